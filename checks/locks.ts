@@ -1,0 +1,124 @@
+import type { Finding, Severity, Snapshot } from '../src/types.js';
+import { defineCheck, statusOf } from './types.js';
+import { age, byHolder, describeHolder, locksOnTarget, PG_MONITOR_HINT, remediationFor, sessionFields, type TargetLock } from './support.js';
+
+type Option = 'warn' | 'fail';
+
+/** waiter pid → the pids blocking it (0 = a prepared transaction), from pg_blocking_pids. */
+export function blockingGraph(snapshot: Snapshot): Map<number, number[]> {
+  const graph = new Map<number, number[]>();
+  for (const lock of snapshot.locks) {
+    if (lock.granted || lock.pid === null) continue;
+    graph.set(lock.pid, [...new Set([...(graph.get(lock.pid) ?? []), ...lock.blockingPids])]);
+  }
+  return graph;
+}
+
+/** The chain from a waiter up to a root blocker, waiter first: [waiter, blocker, ..., root]. */
+export function chainOf(pid: number, graph: Map<number, number[]>): number[] {
+  const chain = [pid];
+  const seen = new Set(chain);
+  let current = pid;
+  for (;;) {
+    const next = (graph.get(current) ?? []).find((p) => !seen.has(p));
+    if (next === undefined) return chain;
+    chain.push(next);
+    seen.add(next);
+    current = next;
+  }
+}
+
+function holderSeverity(entry: TargetLock, limits: Record<Option, number | null>): { severity: Severity; note?: string } {
+  if (!entry.conflicting) return { severity: 'info' };
+  const s = entry.session;
+  if (s?.hidden) return { severity: 'error', note: PG_MONITOR_HINT };
+  if (s?.backendType === 'autovacuum worker') {
+    // An ordinary autovacuum is cancelled by conflicting DDL after deadlock_timeout; an
+    // anti-wraparound one is not and makes the migration wait (../shared/postgres-facts.md).
+    return /to prevent wraparound/.test(s.query ?? '')
+      ? { severity: 'fail', note: 'an anti-wraparound autovacuum is not cancelled by DDL: the migration would wait for it to finish' }
+      : { severity: 'warn', note: 'an ordinary autovacuum is cancelled by the migration after deadlock_timeout' };
+  }
+  const seconds = entry.prepared ? entry.prepared.ageSeconds : s?.xactAgeSeconds ?? null;
+  if (seconds === null) {
+    return entry.session || entry.prepared
+      ? { severity: 'error', note: 'the holder\'s transaction age is not visible; ' + PG_MONITOR_HINT }
+      : { severity: 'warn', note: 'the holder is no longer in pg_stat_activity (it may just have ended)' };
+  }
+  const ms = seconds * 1000;
+  if (limits.fail !== null && ms >= limits.fail) return { severity: 'fail' };
+  if (limits.warn !== null && ms >= limits.warn) return { severity: 'warn' };
+  return { severity: 'info' };
+}
+
+export default defineCheck<Option>({
+  id: 'locks',
+  title: 'Locks on the table',
+  why: 'Every lock on the table, its partitions, indexes and TOAST table counts, whoever holds it. A conflicting lock makes the migration wait; a waiting lock means a queue has already formed, and the migration would join it.',
+  privileges: 'none to see the locks (pg_locks is visible to every role); pg_monitor to see who holds them and for how long',
+  options: {
+    warn: { kind: 'duration', default: '1s', flag: 'lock-warn', description: 'warn when a conflicting lock on the table is held by a transaction this old' },
+    fail: { kind: 'duration', default: '5s', flag: 'lock-fail', description: 'fail when a conflicting lock on the table is held by a transaction this old' },
+  },
+  evaluate(snapshot, { optionsFor }) {
+    const graph = blockingGraph(snapshot);
+    const findings: Finding[] = [];
+    for (const target of snapshot.targets) {
+      const limits = optionsFor(target);
+      const entries = byHolder(locksOnTarget(snapshot, target));
+      const waiters = entries.filter((e) => !e.lock.granted);
+      // Count who waits (directly or down the chain) behind each pid, to put roots first.
+      const behind = new Map<number, number>();
+      for (const waiter of waiters) {
+        if (waiter.lock.pid === null) continue;
+        for (const pid of chainOf(waiter.lock.pid, graph).slice(1)) behind.set(pid, (behind.get(pid) ?? 0) + 1);
+      }
+      const holders = entries
+        .filter((e) => e.lock.granted)
+        .sort((a, b) => (behind.get(b.lock.pid ?? 0) ?? 0) - (behind.get(a.lock.pid ?? 0) ?? 0) || holderAge(b) - holderAge(a));
+      for (const entry of holders) {
+        const blocked = behind.get(entry.lock.pid ?? 0) ?? 0;
+        const judged = holderSeverity(entry, limits);
+        // A conflicting holder with a queue behind it is the root of the outage, however young.
+        const { severity, note } = entry.conflicting && blocked > 0 && judged.severity !== 'error' ? { ...judged, severity: 'fail' as const } : judged;
+        const seconds = entry.prepared ? entry.prepared.ageSeconds : entry.session?.xactAgeSeconds ?? null;
+        findings.push({
+          kind: 'lock-holder', severity, target: target.qualifiedName,
+          message: `${describeHolder(entry)} holds ${entry.lock.mode} on ${entry.relation.name}${entry.conflicting ? ` (conflicts with ${target.lockMode})` : ''}, transaction open ${age(seconds)}${blocked > 0 ? `, ${blocked} waiting behind it` : ''}${note ? `: ${note}` : ''}`,
+          ...sessionFields(entry.session, entry.lock.pid), ageSeconds: seconds, lockMode: entry.lock.mode, granted: true, relation: entry.relation.name,
+          remediation: entry.conflicting ? remediationFor(entry.session, entry.prepared) : undefined,
+          details: { conflicting: entry.conflicting, waitingBehind: blocked, ...(entry.prepared ? { gid: entry.prepared.gid } : {}) },
+        });
+      }
+      for (const entry of waiters.sort((a, b) => (b.lock.waitSeconds ?? 0) - (a.lock.waitSeconds ?? 0))) {
+        const chain = entry.lock.pid === null ? [] : chainOf(entry.lock.pid, graph);
+        findings.push({
+          kind: 'lock-waiter', severity: 'fail', target: target.qualifiedName,
+          message: `${describeHolder(entry)} has waited ${age(entry.lock.waitSeconds)} for ${entry.lock.mode} on ${entry.relation.name}: a lock queue has formed${chain.length > 1 ? ` (chain ${chain.map((p) => (p === 0 ? 'prepared transaction' : String(p))).join(' ← ')})` : ''}`,
+          ...sessionFields(entry.session, entry.lock.pid), ageSeconds: entry.lock.waitSeconds, lockMode: entry.lock.mode, granted: false, relation: entry.relation.name,
+          blockedBy: entry.lock.blockingPids,
+          remediation: remediationFor(entry.session),
+          details: { chain: chain.join(' <- '), rootBlocker: chain.length > 1 ? (chain[chain.length - 1] ?? null) : null },
+        });
+      }
+    }
+    const status = statusOf(findings);
+    const waiting = findings.filter((f) => f.kind === 'lock-waiter').length;
+    const conflicting = findings.filter((f) => f.kind === 'lock-holder' && f.details?.conflicting === true).length;
+    const summary =
+      waiting > 0
+        ? `${waiting} lock request(s) waiting on the target: a lock queue has formed`
+        : status === 'error'
+          ? 'a conflicting lock on the target has a holder the checker cannot inspect: grant pg_monitor'
+          : conflicting > 0
+            ? `${conflicting} conflicting lock holder(s) on the target${status === 'pass' ? ', all younger than the threshold' : ''}`
+            : findings.length > 0
+              ? `${findings.length} lock(s) on the target, none conflicting`
+              : 'no locks on the target';
+    return { status, summary, findings };
+  },
+});
+
+function holderAge(entry: TargetLock): number {
+  return entry.prepared ? entry.prepared.ageSeconds : entry.session?.xactAgeSeconds ?? 0;
+}

@@ -1,0 +1,123 @@
+// Blame by lock: what holds or awaits a lock on a target relation, who that is, and
+// what to do about it. Shared by the checks that look at the target's locks.
+import { conflicts } from '../src/locks.js';
+import type { Finding, LockRow, PreparedTransaction, Remediation, Session, Snapshot, Target, TargetRelation } from '../src/types.js';
+import { formatDuration } from '../src/units.js';
+
+export interface TargetLock {
+  target: Target;
+  lock: LockRow;
+  relation: TargetRelation;
+  /** The lock conflicts with the mode the migration will request. */
+  conflicting: boolean;
+  session: Session | undefined;
+  prepared: PreparedTransaction | undefined;
+}
+
+export function sessionsByPid(snapshot: Snapshot): Map<number, Session> {
+  return new Map(snapshot.sessions.map((s) => [s.pid, s]));
+}
+
+export function preparedByVirtualTransaction(snapshot: Snapshot): Map<string, PreparedTransaction> {
+  const map = new Map<string, PreparedTransaction>();
+  for (const p of snapshot.prepared) if (p.virtualTransaction) map.set(p.virtualTransaction, p);
+  return map;
+}
+
+/** Every lock on the target's relations, with its holder or waiter identified. */
+export function locksOnTarget(snapshot: Snapshot, target: Target): TargetLock[] {
+  const relations = new Map(target.relations.map((r) => [r.oid, r]));
+  const sessions = sessionsByPid(snapshot);
+  const prepared = preparedByVirtualTransaction(snapshot);
+  const out: TargetLock[] = [];
+  for (const lock of snapshot.locks) {
+    if (lock.relation === null) continue;
+    const relation = relations.get(lock.relation);
+    if (!relation) continue;
+    out.push({
+      target,
+      lock,
+      relation,
+      conflicting: conflicts(lock.mode, target.lockMode),
+      session: lock.pid === null ? undefined : sessions.get(lock.pid),
+      prepared: lock.pid === null ? prepared.get(lock.virtualTransaction) : undefined,
+    });
+  }
+  return out;
+}
+
+/** One entry per holding or waiting backend (or prepared transaction), keeping its most relevant lock. */
+export function byHolder(locks: readonly TargetLock[]): TargetLock[] {
+  const best = new Map<string, TargetLock>();
+  for (const entry of locks) {
+    const key = `${entry.target.oid}:${entry.lock.pid ?? `prepared:${entry.lock.virtualTransaction}`}:${entry.lock.granted}`;
+    const current = best.get(key);
+    if (!current || (entry.conflicting && !current.conflicting) || (entry.relation.kind === 'table' && current.relation.kind !== 'table' && entry.conflicting === current.conflicting)) {
+      best.set(key, entry);
+    }
+  }
+  return [...best.values()];
+}
+
+export function isIdleInTransaction(session: Session): boolean {
+  return session.state === 'idle in transaction' || session.state === 'idle in transaction (aborted)';
+}
+
+function sqlLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+export function remediationFor(session: Session | undefined, prepared?: PreparedTransaction): Remediation | undefined {
+  if (prepared) {
+    return {
+      sql: `ROLLBACK PREPARED ${sqlLiteral(prepared.gid)};  -- or: COMMIT PREPARED ${sqlLiteral(prepared.gid)};`,
+      note: 'a prepared transaction outlives its session: ROLLBACK PREPARED discards its changes, COMMIT PREPARED keeps them; ask its owner which (connect to its database)',
+    };
+  }
+  if (!session) return undefined;
+  if (session.backendType === 'autovacuum worker') {
+    return { sql: `SELECT pg_cancel_backend(${session.pid});`, note: 'cancels this autovacuum run; it will be retried later' };
+  }
+  if (session.state === 'active' || session.state === 'fastpath function call') {
+    return {
+      sql: `SELECT pg_cancel_backend(${session.pid});`,
+      note: 'cancels the running statement and keeps the connection; use pg_terminate_backend if it does not stop',
+    };
+  }
+  return {
+    sql: `SELECT pg_terminate_backend(${session.pid});`,
+    note: 'ends the session and rolls back its open transaction; the application sees a dropped connection',
+  };
+}
+
+/** The shared fields of a finding about a backend. */
+export function sessionFields(session: Session | undefined, pid: number | null): Partial<Finding> {
+  return {
+    pid,
+    user: session?.user ?? null,
+    application: session?.application ?? null,
+    client: session?.client ?? null,
+    state: session?.state ?? null,
+    query: session?.query ?? null,
+  };
+}
+
+export function describeHolder(entry: TargetLock): string {
+  if (entry.prepared) return `prepared transaction '${entry.prepared.gid}' (owner ${entry.prepared.owner})`;
+  if (entry.lock.pid === null) return 'a prepared transaction';
+  const s = entry.session;
+  if (!s) return `pid ${entry.lock.pid}`;
+  if (s.hidden) return `pid ${s.pid} (role ${s.user ?? '?'}, details hidden)`;
+  return `pid ${s.pid} (${[s.user, s.application].filter(Boolean).join(', ')}${s.state ? `, ${s.state}` : ''})`;
+}
+
+export const PG_MONITOR_HINT = 'the checker cannot see this session: grant it pg_monitor (GRANT pg_monitor TO <role>) so it can read every session';
+
+export function age(seconds: number | null | undefined): string {
+  return seconds === null || seconds === undefined ? 'unknown age' : formatDuration(seconds * 1000);
+}
+
+/** Is this session a client backend (or a parallel worker of one)? */
+export function isClientWork(session: Session): boolean {
+  return session.backendType === 'client backend' || session.backendType === 'parallel worker' || (session.hidden && session.backendType === null);
+}

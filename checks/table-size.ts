@@ -1,0 +1,61 @@
+import type { Finding } from '../src/types.js';
+import { formatBytes, formatCount } from '../src/units.js';
+import { defineCheck, statusOf } from './types.js';
+
+type Option = 'rowsWarn' | 'sizeWarn' | 'maxRows' | 'maxSize';
+
+export default defineCheck<Option>({
+  id: 'table-size',
+  title: 'Table size',
+  why: 'A migration that rewrites or scans the table holds its lock for as long as that takes; on a large table that is minutes of blocked traffic.',
+  privileges: 'none (pg_class is readable by every role)',
+  options: {
+    rowsWarn: { kind: 'count', default: '1000000', flag: 'rows-warn', description: 'warn at this many estimated rows' },
+    sizeWarn: { kind: 'size', default: '1GiB', flag: 'size-warn', description: 'warn at this total size (heap + indexes + TOAST)' },
+    maxRows: { kind: 'count', default: null, flag: 'max-rows', description: 'fail at this many estimated rows (off unless set)' },
+    maxSize: { kind: 'size', default: null, flag: 'max-size', description: 'fail at this total size (off unless set)' },
+  },
+  evaluate(snapshot, { optionsFor }) {
+    const findings: Finding[] = [];
+    const block = snapshot.server.blockSize;
+    for (const target of snapshot.targets) {
+      const limits = optionsFor(target);
+      // Partitioned parents have no storage of their own; their leaves carry the rows.
+      const heaps = target.relations.filter((r) => (r.kind === 'table' || r.kind === 'partition' || r.kind === 'child') && r.relkind !== 'p');
+      const heapBytes = heaps.reduce((sum, r) => sum + r.pages * block, 0);
+      const indexBytes = target.relations.filter((r) => r.kind === 'index').reduce((sum, r) => sum + r.pages * block, 0);
+      const toastBytes = target.relations.filter((r) => r.kind === 'toast').reduce((sum, r) => sum + r.pages * block, 0);
+      const total = heapBytes + indexBytes + toastBytes;
+      const unanalyzed = heaps.filter((r) => r.tuples < 0);
+      const rows = heaps.reduce((sum, r) => sum + Math.max(r.tuples, 0), 0);
+      const details = { rows, heapBytes, indexBytes, toastBytes, totalBytes: total, partitions: heaps.length, neverAnalyzed: unanalyzed.length };
+      const what = `${target.qualifiedName}: ~${formatCount(rows)} rows, ${formatBytes(total)} (heap ${formatBytes(heapBytes)}, indexes ${formatBytes(indexBytes)}, TOAST ${formatBytes(toastBytes)})`;
+      let severity: Finding['severity'] = 'info';
+      const reasons: string[] = [];
+      if (limits.maxRows !== null && rows >= limits.maxRows) reasons.push(`rows at or over --max-rows ${formatCount(limits.maxRows)}`);
+      if (limits.maxSize !== null && total >= limits.maxSize) reasons.push(`size at or over --max-size ${formatBytes(limits.maxSize)}`);
+      if (reasons.length > 0) severity = 'fail';
+      else {
+        if (limits.rowsWarn !== null && rows >= limits.rowsWarn) reasons.push(`at or over ${formatCount(limits.rowsWarn)} rows`);
+        if (limits.sizeWarn !== null && total >= limits.sizeWarn) reasons.push(`at or over ${formatBytes(limits.sizeWarn)}`);
+        if (reasons.length > 0) severity = 'warn';
+      }
+      findings.push({
+        kind: 'table-size', severity, target: target.qualifiedName, relation: target.qualifiedName,
+        message: `${what}${reasons.length > 0 ? `: ${reasons.join(', ')}` : ''}; estimates from pg_class, as of the last VACUUM/ANALYZE`,
+        details,
+      });
+      if (unanalyzed.length > 0) {
+        findings.push({
+          kind: 'never-analyzed', severity: severity === 'fail' ? 'fail' : 'warn', target: target.qualifiedName,
+          relation: unanalyzed.map((r) => r.name).join(', '),
+          message: `${unanalyzed.map((r) => r.name).join(', ')} ${unanalyzed.length === 1 ? 'has' : 'have'} never been analyzed or vacuumed: there is no row estimate, and the size may be understated. Run ANALYZE ${target.qualifiedName}`,
+          remediation: { sql: `ANALYZE ${target.qualifiedName};`, note: 'collects statistics (takes ShareUpdateExclusiveLock, which does not block reads or writes)' },
+        });
+      }
+    }
+    const status = statusOf(findings);
+    const sizes = findings.filter((f) => f.kind === 'table-size').map((f) => `${f.target}: ~${formatCount(Number(f.details?.rows ?? 0))} rows, ${formatBytes(Number(f.details?.totalBytes ?? 0))}`);
+    return { status, summary: sizes.join('; ') + (findings.some((f) => f.kind === 'never-analyzed') ? ' (no estimate: never analyzed)' : ''), findings };
+  },
+});

@@ -1,0 +1,73 @@
+// The contract every check module implements. A check declares its metadata (read by
+// `pgpreflight checks`, --help and the README), any catalog queries it needs beyond
+// the core snapshot, and a pure evaluate(): no I/O, no printing, no exit codes.
+import type { VersionedSql } from '../src/sql/versions.js';
+import type { CheckResult, Finding, Snapshot, Status, Target } from '../src/types.js';
+
+export type OptionKind = 'duration' | 'size' | 'count';
+
+export interface OptionSpec {
+  kind: OptionKind;
+  /** Default in the user's units (`5s`, `100MB`, `1000000`), or null for "off". */
+  default: string | null;
+  /** The CLI flag, without dashes. */
+  flag: string;
+  description: string;
+}
+
+/** Parsed option values: milliseconds, bytes or a count; null when off. */
+export type OptionValues<K extends string> = Record<K, number | null>;
+
+export interface QueryContext {
+  targets: readonly Target[];
+  /** Every relation whose locks count against a target. */
+  relationOids: readonly number[];
+  /** Values of every selected check's options, by check id. */
+  options: Readonly<Record<string, Readonly<Record<string, number | null>>>>;
+}
+
+export interface CheckQuery {
+  /** Key of its rows in snapshot.extra; unique across checks. */
+  name: string;
+  sql: VersionedSql;
+  params?: (context: QueryContext) => unknown[];
+}
+
+export interface EvaluateContext<K extends string> {
+  options: OptionValues<K>;
+  /** Per-table overrides (from the config file) fall back to options. */
+  optionsFor(target: Target): OptionValues<K>;
+  /** The migration builds an index concurrently (see checks/old-snapshots). */
+  concurrently: boolean;
+}
+
+export type CheckOutcome = Omit<CheckResult, 'id' | 'title'>;
+
+export interface CheckDefinition<K extends string = string> {
+  id: string;
+  title: string;
+  /** Why it matters, one or two sentences. */
+  why: string;
+  /** What the connecting role needs for this check to see everything. */
+  privileges: string;
+  options: Record<K, OptionSpec>;
+  queries?: readonly CheckQuery[];
+  evaluate(snapshot: Snapshot, context: EvaluateContext<K>): CheckOutcome;
+}
+
+export function defineCheck<K extends string>(definition: CheckDefinition<K>): CheckDefinition {
+  return definition as unknown as CheckDefinition;
+}
+
+const SEVERITY_STATUS: Record<Finding['severity'], Status> = { info: 'pass', warn: 'warn', fail: 'fail', error: 'error' };
+
+/** A check's status is its worst finding's; `pass` when it found nothing worse than info. */
+export function statusOf(findings: readonly Finding[]): Status {
+  const order: Status[] = ['pass', 'warn', 'fail', 'error'];
+  let worst: Status = 'pass';
+  for (const finding of findings) {
+    const status = SEVERITY_STATUS[finding.severity];
+    if (order.indexOf(status) > order.indexOf(worst)) worst = status;
+  }
+  return worst;
+}

@@ -1,0 +1,55 @@
+// `pgpreflight checks` and the README's check list both come from the checks' own
+// metadata, so the documentation cannot drift from the code.
+import { CHECKS } from '../checks/index.js';
+
+export function checkCatalog(): {
+  id: string;
+  title: string;
+  why: string;
+  privileges: string;
+  options: { flag: string; kind: string; default: string | null; description: string }[];
+}[] {
+  return CHECKS.map((c) => ({
+    id: c.id,
+    title: c.title,
+    why: c.why,
+    privileges: c.privileges,
+    options: Object.values(c.options).map((o) => ({ flag: `--${o.flag}`, kind: o.kind, default: o.default, description: o.description })),
+  }));
+}
+
+export function listChecks(format: 'text' | 'json' | 'markdown'): string {
+  const catalog = checkCatalog();
+  if (format === 'json') return `${JSON.stringify(catalog, null, 2)}\n`;
+  if (format === 'markdown') {
+    return (
+      catalog
+        .map((c) =>
+          [
+            `### \`${c.id}\` — ${c.title}`,
+            '',
+            c.why,
+            '',
+            `Privileges: ${c.privileges}.`,
+            '',
+            '| flag | default | meaning |',
+            '| --- | --- | --- |',
+            ...c.options.map((o) => `| \`${o.flag}\` | ${o.default === null ? 'off' : `\`${o.default}\``} | ${o.description} |`),
+          ].join('\n'),
+        )
+        .join('\n\n') + '\n'
+    );
+  }
+  return (
+    catalog
+      .map((c) =>
+        [
+          `${c.id}  ${c.title}`,
+          `  ${c.why}`,
+          `  privileges: ${c.privileges}`,
+          ...c.options.map((o) => `  --${o.flag.replace(/^--/, '')} ${o.default ?? 'off'}  ${o.description}`),
+        ].join('\n'),
+      )
+      .join('\n\n') + '\n'
+  );
+}

@@ -1,0 +1,82 @@
+// The pgpreflight command line. stdout carries only the chosen format; the spinner,
+// notes and errors go to stderr. main() returns the exit code; bin/ sets process.exitCode.
+import yargs from 'yargs';
+import { COMMANDS } from './commands/index.js';
+import type { Io } from './commands/types.js';
+import { PreflightError, redact } from './errors.js';
+
+export type { Io } from './commands/types.js';
+
+const defaultIo: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+
+/** Secrets visible before parsing, so even a usage error cannot echo them. */
+function secretsIn(argv: readonly string[], env: Io['env']): string[] {
+  const secrets = [env.PGPASSWORD, env.DATABASE_URL].filter((s): s is string => Boolean(s));
+  argv.forEach((arg, i) => {
+    const value = arg.startsWith('--url=') ? arg.slice(6) : arg === '--url' ? argv[i + 1] : /^postgres(ql)?:\/\//i.test(arg) ? arg : undefined;
+    if (!value) return;
+    secrets.push(value);
+    const password = /^[a-z]+:\/\/[^:@/]*:([^@]*)@/i.exec(value)?.[1];
+    if (password) {
+      secrets.push(password);
+      try {
+        secrets.push(decodeURIComponent(password));
+      } catch {
+        // not percent-encoded
+      }
+    }
+  });
+  return secrets;
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  let exitCode = 0;
+  let debug = argv.includes('--debug');
+  const secrets = secretsIn(argv, io.env);
+  let failed = false;
+  const fail = (error: unknown): void => {
+    if (failed) return;
+    failed = true;
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr.write(`pgpreflight: ${redact(message, secrets)}\n`);
+    if (debug && error instanceof Error && error.stack) io.stderr.write(`${redact(error.stack, secrets)}\n`);
+    exitCode = 2;
+  };
+  let parser = yargs()
+    .scriptName('pgpreflight')
+    .usage('$0 <command> [options]\n\nChecks a live PostgreSQL server before a schema migration: exit 0 safe, 1 blocked, 2 could not check.');
+  for (const command of COMMANDS) {
+    parser = parser.command(command.command, command.describe, command.builder, async (args: Record<string, unknown>) => {
+      debug = Boolean(args.debug);
+      if (failed) return;
+      try {
+        exitCode = await command.handler(args, io);
+      } catch (error) {
+        fail(error);
+      }
+    });
+  }
+  parser = parser
+    .option('debug', { type: 'boolean', describe: 'show stack traces for errors' })
+    .demandCommand(1, 'name a command')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(120, io.stdout.columns ?? 100))
+    .exitProcess(false)
+    .fail((message, error) => {
+      fail(error ?? new PreflightError(`${message}. Run "pgpreflight --help" for usage`));
+    });
+  try {
+    const output = await new Promise<string>((resolve, reject) => {
+      parser.parseAsync(argv, {}, (err, _argv, text) => (err && exitCode === 0 ? reject(err) : resolve(text))).catch(reject);
+    });
+    if (output) io.stdout.write(`${output}\n`);
+  } catch (error) {
+    if (exitCode === 0) fail(error);
+  }
+  return exitCode;
+}

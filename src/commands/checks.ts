@@ -1,0 +1,14 @@
+import type { CommandModule } from './types.js';
+
+const checks: CommandModule = {
+  command: 'checks',
+  describe: 'list every check: what it looks at, why it matters, its thresholds and the privileges it needs',
+  builder: (y) => y.option('format', { choices: ['text', 'json', 'markdown'], default: 'text' }),
+  async handler(args, io) {
+    const { listChecks } = await import('../catalog.js');
+    io.stdout.write(listChecks(args.format as 'text' | 'json' | 'markdown'));
+    return 0;
+  },
+};
+
+export default checks;

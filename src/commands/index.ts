@@ -1,0 +1,7 @@
+// Subcommands, one module each. Adding a command = its module + one line here.
+import check from './check.js';
+import checks from './checks.js';
+import demo from './demo.js';
+import type { CommandModule } from './types.js';
+
+export const COMMANDS: readonly CommandModule[] = [check, checks, demo];

@@ -1,0 +1,89 @@
+// Flag parsing shared by the commands that run the gate (check, run, locks).
+import { CHECKS } from '../../checks/index.js';
+import type { CheckDefinition } from '../../checks/types.js';
+import { PreflightError } from '../errors.js';
+import { canonicalName, parseQualifiedName } from '../identifiers.js';
+import { LOCK_MODES, parseLockMode, type LockMode } from '../locks.js';
+import type { TableRequest } from '../snapshot.js';
+import { parseDuration } from '../units.js';
+import type { Argv } from 'yargs';
+import type { Io } from './types.js';
+
+/** Splits repeatable, comma-separable list flags: --only a,b --only c. */
+export function listOf(value: unknown): string[] {
+  const items = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return items.flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter((v) => v !== '');
+}
+
+export function selectChecks(only: string[], skip: string[]): CheckDefinition[] {
+  const known = new Set(CHECKS.map((c) => c.id));
+  for (const id of [...only, ...skip]) {
+    if (!known.has(id)) throw new PreflightError(`unknown check "${id}" in --only/--skip: the checks are ${[...known].join(', ')}`);
+  }
+  return CHECKS.filter((c) => (only.length === 0 || only.includes(c.id)) && !skip.includes(c.id));
+}
+
+export function parseTables(inputs: readonly string[], lockMode: LockMode): TableRequest[] {
+  return inputs.map((input) => {
+    const parsed = parseQualifiedName(input);
+    if (typeof parsed === 'string') throw new PreflightError(`--table: ${parsed}`);
+    return { input, canonical: canonicalName(parsed), lockMode };
+  });
+}
+
+export function parseLockModeFlag(value: string | undefined, flag = '--lock-mode'): LockMode {
+  if (value === undefined) return 'AccessExclusiveLock';
+  const mode = parseLockMode(value);
+  if (!mode) throw new PreflightError(`${flag} must be one of ${LOCK_MODES.join(', ')}, got "${value}"`);
+  return mode;
+}
+
+export function parsePositiveDuration(value: string, flag: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) throw new PreflightError(`${flag} must be a positive duration such as 10s or 1m, got "${value}"`);
+  return ms;
+}
+
+export function useColor(io: Io): boolean {
+  return Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb';
+}
+
+/** One --flag per check option, generated from the checks' metadata. */
+export function thresholdFlags(argv: Argv): Argv {
+  let out = argv;
+  for (const check of CHECKS) {
+    for (const spec of Object.values(check.options)) {
+      out = out.option(spec.flag, {
+        type: 'string',
+        group: `Thresholds (${check.id}):`,
+        describe: `${spec.description}${spec.default === null ? ' [default: off]' : ` [default: ${spec.default}]`}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** The raw threshold strings given on the command line, by flag name. */
+export function thresholdArgs(args: Record<string, unknown>): Record<string, string | undefined> {
+  const raw: Record<string, string | undefined> = {};
+  for (const check of CHECKS) {
+    for (const spec of Object.values(check.options)) {
+      const value = args[spec.flag];
+      if (Array.isArray(value)) throw new PreflightError(`--${spec.flag} was given more than once`);
+      raw[spec.flag] = value === undefined ? undefined : String(value);
+    }
+  }
+  return raw;
+}
+
+/** Shows an ora spinner on stderr while work runs, on a terminal only; ora loads only then. */
+export async function withSpinner<T>(io: Io, enabled: boolean, text: string, work: () => Promise<T>): Promise<T> {
+  if (!enabled || !io.stderr.isTTY) return work();
+  const { default: ora } = await import('ora');
+  const spinner = ora({ text, stream: io.stderr }).start();
+  try {
+    return await work();
+  } finally {
+    spinner.stop();
+  }
+}

@@ -1,0 +1,206 @@
+// Where to connect and how, the way libpq users expect: --url, else DATABASE_URL, else
+// libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE,
+// PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, PGPASSFILE) and ~/.pgpass.
+// sslmode semantics: https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import pg from 'pg';
+import { parse as parseConnectionString } from 'pg-connection-string';
+import { describeConnectionError, PreflightError } from './errors.js';
+
+const require = createRequire(import.meta.url);
+
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+export interface ConnectionSpec {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  password: string | undefined;
+  sslMode: SslMode;
+  sslRootCert: string | undefined;
+  sslCert: string | undefined;
+  sslKey: string | undefined;
+  /** user@host:port/database: safe to print, never carries the password. */
+  display: string;
+  /** Strings that must never reach any output. */
+  secrets: string[];
+}
+
+type Env = Record<string, string | undefined>;
+
+function isSocketHost(host: string): boolean {
+  return host.startsWith('/');
+}
+
+function defaultHost(port: number): string {
+  for (const dir of ['/var/run/postgresql', '/tmp']) {
+    if (existsSync(join(dir, `.s.PGSQL.${port}`))) return dir;
+  }
+  return 'localhost';
+}
+
+function strictPort(value: string, source: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new PreflightError(`${source} must be a port number from 1 to 65535, got "${value}"`);
+  }
+  return Number(value);
+}
+
+function strictSslMode(value: string, source: string): SslMode {
+  if (!(SSL_MODES as readonly string[]).includes(value)) {
+    throw new PreflightError(`${source} must be one of ${SSL_MODES.join(', ')}, got "${value}"`);
+  }
+  return value as SslMode;
+}
+
+/** Builds the connection spec from a URL (or DATABASE_URL) layered over libpq's environment. */
+export function resolveConnection(url: string | undefined, env: Env = process.env): ConnectionSpec {
+  const source = url !== undefined ? '--url' : env.DATABASE_URL ? 'DATABASE_URL' : undefined;
+  const text = url ?? (env.DATABASE_URL || undefined);
+  let fromUrl: Record<string, string | undefined> = {};
+  if (text !== undefined) {
+    if (!/^postgres(ql)?:\/\//i.test(text)) {
+      throw new PreflightError(`${source} is not a PostgreSQL URL: expected postgresql://user@host:5432/database`);
+    }
+    try {
+      const parsed = parseConnectionString(text) as Record<string, unknown>;
+      fromUrl = Object.fromEntries(
+        Object.entries(parsed)
+          .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
+          .map(([k, v]) => [k, String(v)]),
+      );
+    } catch {
+      // The parser's message may echo the URL, password included: say only what is wrong.
+      throw new PreflightError(`${source} is not a valid PostgreSQL URL: expected postgresql://user@host:5432/database`);
+    }
+  }
+  const pick = (urlKey: string, envKey: string): string | undefined => {
+    const v = fromUrl[urlKey];
+    if (v !== undefined && v !== '') return v;
+    const e = env[envKey];
+    return e !== undefined && e !== '' ? e : undefined;
+  };
+  const portText = pick('port', 'PGPORT');
+  const port = portText === undefined ? 5432 : strictPort(portText, fromUrl.port ? `the port in ${source}` : 'PGPORT');
+  const host = pick('host', 'PGHOST') ?? defaultHost(port);
+  const user = pick('user', 'PGUSER') ?? safeUserName();
+  const database = pick('database', 'PGDATABASE') ?? user;
+  const password = pick('password', 'PGPASSWORD');
+  const sslModeText = pick('sslmode', 'PGSSLMODE');
+  const sslMode = sslModeText === undefined ? (isSocketHost(host) ? 'disable' : 'prefer') : strictSslMode(sslModeText, fromUrl.sslmode ? `sslmode in ${source}` : 'PGSSLMODE');
+  const secrets = [password, text, env.PGPASSWORD, env.DATABASE_URL].filter((s): s is string => typeof s === 'string' && s.length > 0);
+  return {
+    host,
+    port,
+    user,
+    database,
+    password,
+    sslMode,
+    sslRootCert: pick('sslrootcert', 'PGSSLROOTCERT'),
+    sslCert: pick('sslcert', 'PGSSLCERT'),
+    sslKey: pick('sslkey', 'PGSSLKEY'),
+    display: `${user}@${host}:${port}/${database}`,
+    secrets,
+  };
+}
+
+function safeUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'postgres';
+  }
+}
+
+function readOptional(path: string | undefined, fallback: string): string | undefined {
+  const file = path ?? join(homedir(), '.postgresql', fallback);
+  if (path !== undefined && !existsSync(path)) throw new PreflightError(`the SSL file ${path} does not exist. Check sslrootcert/sslcert/sslkey`);
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
+
+/** The TLS options for one attempt, or false for a plain connection. */
+function tlsFor(spec: ConnectionSpec, useTls: boolean): false | TlsOptions {
+  if (!useTls) return false;
+  const cert = readOptional(spec.sslCert, 'postgresql.crt');
+  const key = readOptional(spec.sslKey, 'postgresql.key');
+  const clientCert = cert && key ? { cert, key } : {};
+  const verify = spec.sslMode === 'verify-ca' || spec.sslMode === 'verify-full' || (spec.sslMode === 'require' && spec.sslRootCert !== undefined);
+  if (!verify) return { rejectUnauthorized: false, ...clientCert };
+  const ca = readOptional(spec.sslRootCert, 'root.crt');
+  if (spec.sslMode !== 'verify-full' && ca === undefined) {
+    throw new PreflightError(`sslmode=${spec.sslMode} needs a root certificate: set sslrootcert in the URL or PGSSLROOTCERT`);
+  }
+  return {
+    rejectUnauthorized: true,
+    ...(ca === undefined ? {} : { ca }),
+    ...clientCert,
+    ...(spec.sslMode === 'verify-full' ? { servername: spec.host } : { checkServerIdentity: () => undefined }),
+  };
+}
+
+type PgpassLookup = (info: Record<string, unknown>, cb: (password: string | undefined) => void) => void;
+
+async function passwordFor(spec: ConnectionSpec, env: Env): Promise<string | undefined> {
+  if (spec.password !== undefined) return spec.password;
+  const pgpass = require('pgpass') as PgpassLookup;
+  const saved = process.env.PGPASSFILE;
+  if (env.PGPASSFILE !== undefined) process.env.PGPASSFILE = env.PGPASSFILE;
+  try {
+    return await new Promise<string | undefined>((resolvePassword) =>
+      pgpass({ host: spec.host, port: spec.port, database: spec.database, user: spec.user }, (pass) => resolvePassword(pass ?? undefined)),
+    );
+  } finally {
+    if (saved === undefined) delete process.env.PGPASSFILE;
+    else process.env.PGPASSFILE = saved;
+  }
+}
+
+export interface ConnectOptions {
+  applicationName: string;
+  timeoutMs: number;
+  env?: Env;
+}
+
+/** Opens one connection, with libpq's prefer/allow fallbacks. Errors are one line for people. */
+export async function connect(spec: ConnectionSpec, options: ConnectOptions): Promise<pg.Client> {
+  const env = options.env ?? process.env;
+  const socket = isSocketHost(spec.host);
+  const attempts: boolean[] =
+    socket || spec.sslMode === 'disable' ? [false] : spec.sslMode === 'prefer' ? [true, false] : spec.sslMode === 'allow' ? [false, true] : [true];
+  const password = await passwordFor(spec, env);
+  let lastError: unknown;
+  for (const [index, useTls] of attempts.entries()) {
+    const client = new pg.Client({
+      host: spec.host,
+      port: spec.port,
+      user: spec.user,
+      database: spec.database,
+      // A function keeps pg from reading ~/.pgpass itself, which it warns is deprecated.
+      password: () => password ?? '',
+      ssl: tlsFor(spec, useTls),
+      application_name: options.applicationName,
+      connectionTimeoutMillis: options.timeoutMs,
+    });
+    // Errors after connect (server restart, pg_terminate_backend) surface on the next query.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      lastError = error;
+      await client.end().catch(() => undefined);
+      const message = (error as Error).message ?? '';
+      const retry =
+        index < attempts.length - 1 &&
+        ((useTls && /does not support SSL/i.test(message)) || (!useTls && (error as { code?: string }).code === '28000'));
+      if (!retry) break;
+    }
+  }
+  throw describeConnectionError(lastError, spec.display);
+}

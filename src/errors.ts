@@ -1,0 +1,71 @@
+// Errors a person can act on: one line naming the problem and the fix, exit code 2.
+
+export class PreflightError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PreflightError';
+  }
+}
+
+/** Removes every secret (passwords, whole connection URLs) from a text before it is shown. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text.replace(/(postgres(?:ql)?:\/\/[^:@/\s]*):[^@\s]*@/gi, '$1:***@');
+  for (const secret of secrets) {
+    if (secret.length >= 1) out = out.split(secret).join('***');
+  }
+  return out;
+}
+
+interface PgLikeError {
+  code?: string;
+  message?: string;
+  errno?: number;
+  syscall?: string;
+  hostname?: string;
+}
+
+/** Turns a connection or query failure into a one-line message with the fix. */
+export function describeConnectionError(error: unknown, where: string): PreflightError {
+  if (error instanceof PreflightError) return error;
+  const e = (error ?? {}) as PgLikeError;
+  const message = e.message ?? String(error);
+  const code = e.code ?? '';
+  const map: Record<string, string> = {
+    ECONNREFUSED: `cannot connect to ${where}: connection refused. Is the server running and listening there? Check --url, DATABASE_URL or PGHOST/PGPORT`,
+    ENOTFOUND: `cannot connect to ${where}: unknown host. Check the host name in --url, DATABASE_URL or PGHOST`,
+    EAI_AGAIN: `cannot connect to ${where}: the host name could not be resolved right now. Check DNS and the host in --url`,
+    ECONNRESET: `the connection to ${where} was reset. Check that the port belongs to PostgreSQL and that the server is up`,
+    EHOSTUNREACH: `cannot connect to ${where}: host unreachable. Check the network path and the host in --url`,
+    ETIMEDOUT: `cannot connect to ${where}: timed out. Check the host, port and firewall, or raise --timeout`,
+    '28P01': `authentication failed for ${where}: wrong password or user. Check the password in --url, PGPASSWORD or ~/.pgpass`,
+    '28000': `the server at ${where} refused the login (${stripPrefix(message)}). Check pg_hba.conf, the role's LOGIN attribute and the user name`,
+    '3D000': `${stripPrefix(message)} on ${where}. Check the database name in --url or PGDATABASE`,
+    '57P01': `the server terminated the checker's connection (${where}): an administrator or a restart ended it. Run the check again`,
+    '57P02': `the server at ${where} is restarting (crash recovery). Run the check again once it is up`,
+    '57P03': `the server at ${where} is starting up or shutting down and does not accept connections yet. Try again shortly`,
+    '57014': `a catalog query on ${where} was cancelled by the checker's statement_timeout. The server is overloaded; raise --timeout or try again`,
+    '55P03': `a catalog query on ${where} hit the checker's lock_timeout. Something holds a lock on a system catalog; try again`,
+    '53300': `${where} has no free connection slots (too many clients). The gate cannot look; free connections or use a reserved role`,
+    '42501': `permission denied on ${where}: ${stripPrefix(message)}. Grant the role pg_monitor (GRANT pg_monitor TO <role>)`,
+  };
+  const mapped = map[code];
+  if (mapped) return new PreflightError(mapped, { cause: error });
+  if (/does not support SSL/i.test(message)) {
+    return new PreflightError(`the server at ${where} does not support SSL, but sslmode requires it. Use sslmode=prefer or disable, or enable ssl on the server`, { cause: error });
+  }
+  if (/self[- ]signed|unable to verify|certificate|Hostname\/IP does not match|ERR_TLS/i.test(message) || /^ERR_TLS|CERT/.test(code)) {
+    return new PreflightError(`TLS verification of ${where} failed: ${message}. Check sslrootcert and the host name (sslmode=verify-full checks both)`, { cause: error });
+  }
+  if (/timeout|timed out/i.test(message)) {
+    return new PreflightError(`${where} did not answer in time (${message}). Check that the host and port are a PostgreSQL server, or raise --timeout`, { cause: error });
+  }
+  if (/Connection terminated/i.test(message)) {
+    return new PreflightError(`the connection to ${where} ended unexpectedly (${message}): the server closed it, restarted, or is not PostgreSQL. Run the check again`, { cause: error });
+  }
+  return new PreflightError(`cannot check ${where}: ${message}`, { cause: error });
+}
+
+function stripPrefix(message: string): string {
+  return message.replace(/^error:\s*/i, '');
+}

@@ -1,0 +1,109 @@
+// One run: connect, snapshot, evaluate the selected checks, aggregate the verdict.
+// Policy lives here (exit codes, --fail-on); reporters only format what it returns.
+import type pg from 'pg';
+import type { CheckDefinition } from '../checks/types.js';
+import { connect, type ConnectionSpec } from './connection.js';
+import { describeConnectionError, PreflightError } from './errors.js';
+import type { CheckOptionValues } from './options.js';
+import { NEWEST_TESTED_MAJOR, takeSnapshot, type TableRequest } from './snapshot.js';
+import type { CheckResult, Report, Snapshot, Status, Target } from './types.js';
+import { worstStatus } from './types.js';
+
+export const APPLICATION_NAME = 'pgpreflight';
+
+export interface RunRequest {
+  connection: ConnectionSpec;
+  tables: readonly TableRequest[];
+  checks: readonly CheckDefinition[];
+  options: CheckOptionValues;
+  /** Per-table option overrides by qualified or input name, by check id. */
+  tableOptions?: Readonly<Record<string, CheckOptionValues>>;
+  /** Whole budget for connect and every query. */
+  timeoutMs: number;
+  concurrently?: boolean;
+}
+
+export interface RunResult {
+  report: Report;
+  snapshot: Snapshot;
+}
+
+export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'checks' | 'options' | 'tableOptions' | 'concurrently'>): CheckResult[] {
+  return request.checks.map((check) => {
+    const options = request.options[check.id] ?? {};
+    const optionsFor = (target: Target): Record<string, number | null> => {
+      const override = request.tableOptions?.[target.qualifiedName]?.[check.id] ?? request.tableOptions?.[target.input]?.[check.id];
+      return override ? { ...options, ...override } : options;
+    };
+    try {
+      const outcome = check.evaluate(snapshot, { options, optionsFor, concurrently: request.concurrently ?? false });
+      return { id: check.id, title: check.title, ...outcome };
+    } catch (error) {
+      return { id: check.id, title: check.title, status: 'error' as Status, summary: `the check failed to evaluate: ${(error as Error).message}`, findings: [] };
+    }
+  });
+}
+
+/** Runs the gate once. Throws PreflightError (exit 2) when it cannot look. */
+export async function runOnce(request: RunRequest): Promise<RunResult> {
+  const started = performance.now();
+  const deadline = Date.now() + request.timeoutMs;
+  let client: pg.Client | undefined;
+  let timedOut = false;
+  // The watchdog covers what statement_timeout cannot: a server that stops answering.
+  const watchdog = setTimeout(() => {
+    timedOut = true;
+    (client as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
+  }, request.timeoutMs + 500);
+  try {
+    client = await connect(request.connection, { applicationName: APPLICATION_NAME, timeoutMs: request.timeoutMs });
+    const snapshot = await takeSnapshot(client, {
+      tables: request.tables,
+      checks: request.checks,
+      options: request.options,
+      statementTimeoutMs: Math.max(100, deadline - Date.now()),
+    });
+    const checks = evaluateChecks(snapshot, request);
+    const notes: string[] = [];
+    if (snapshot.server.versionNum >= (NEWEST_TESTED_MAJOR + 1) * 10000) {
+      notes.push(`PostgreSQL ${snapshot.server.version} is newer than the newest tested major (${NEWEST_TESTED_MAJOR}); results may miss catalog changes`);
+    }
+    if (!snapshot.server.canReadAllStats && snapshot.sessions.some((s) => s.hidden)) {
+      notes.push(`${snapshot.sessions.filter((s) => s.hidden).length} session(s) of other roles are hidden from ${snapshot.server.currentUser}: grant pg_monitor for a complete view`);
+    }
+    const report: Report = {
+      version: 1,
+      verdict: worstStatus(checks.map((c) => c.status)),
+      server: {
+        version: snapshot.server.version,
+        versionNum: snapshot.server.versionNum,
+        database: snapshot.server.database,
+        user: snapshot.server.currentUser,
+        canReadAllStats: snapshot.server.canReadAllStats,
+      },
+      targets: snapshot.targets.map((t) => ({ input: t.input, name: t.qualifiedName, oid: t.oid, lockMode: t.lockMode, relations: t.relations.length })),
+      checks,
+      notes,
+      durationMs: Math.round(performance.now() - started),
+    };
+    return { report, snapshot };
+  } catch (error) {
+    if (timedOut) {
+      throw new PreflightError(`${request.connection.display} did not answer within --timeout ${request.timeoutMs} ms. Check the server's load and network, or raise --timeout`, { cause: error });
+    }
+    throw describeConnectionError(error, request.connection.display);
+  } finally {
+    clearTimeout(watchdog);
+    await client?.end().catch(() => undefined);
+  }
+}
+
+export type FailOn = 'fail' | 'warn';
+
+/** 0: pass or warn; 1: a check failed (deploy blocked); 2: could not evaluate. */
+export function exitCodeFor(verdict: Status, failOn: FailOn = 'fail'): number {
+  if (verdict === 'error') return 2;
+  if (verdict === 'fail') return 1;
+  if (verdict === 'warn' && failOn === 'warn') return 1;
+  return 0;
+}

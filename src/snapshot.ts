@@ -1,0 +1,192 @@
+// All the reading a run does, in one read-only transaction on one connection: the
+// server facts, the targets, one look at pg_locks + pg_stat_activity, and the extra
+// catalog queries the selected checks declared. Checks then evaluate this snapshot.
+import type pg from 'pg';
+import type { CheckDefinition, QueryContext } from '../checks/types.js';
+import { PreflightError } from './errors.js';
+import type { LockMode } from './locks.js';
+import { ACTIVITY_AND_LOCKS_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './sql/snapshot.sql.js';
+import { sqlFor } from './sql/versions.js';
+import type { LockRow, PreparedTransaction, ServerInfo, Session, Snapshot, Target, TargetRelation } from './types.js';
+
+export const OLDEST_SUPPORTED_VERSION_NUM = 140000;
+export const NEWEST_TESTED_MAJOR = 18;
+
+export interface TableRequest {
+  input: string;
+  /** The canonical quoted name from the identifier parser. */
+  canonical: string;
+  lockMode: LockMode;
+}
+
+export interface SnapshotRequest {
+  tables: readonly TableRequest[];
+  checks: readonly CheckDefinition[];
+  options: QueryContext['options'];
+  statementTimeoutMs: number;
+}
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function toServerInfo(row: Row): ServerInfo {
+  return {
+    versionNum: num(row.version_num),
+    version: String(row.version),
+    inRecovery: row.in_recovery === true,
+    currentUser: String(row.current_user),
+    database: String(row.database),
+    isSuperuser: row.is_superuser === true,
+    canReadAllStats: row.can_read_all_stats === true,
+    backendPid: num(row.backend_pid),
+    blockSize: num(row.block_size),
+    takenAt: row.taken_at instanceof Date ? row.taken_at.toISOString() : String(row.taken_at),
+  };
+}
+
+function toSession(row: Row): Session {
+  return {
+    pid: num(row.pid),
+    leaderPid: numOrNull(row.leader_pid),
+    database: strOrNull(row.database),
+    user: strOrNull(row.user),
+    application: strOrNull(row.application),
+    client: strOrNull(row.client),
+    backendType: strOrNull(row.backend_type),
+    state: strOrNull(row.state),
+    query: row.hidden === true ? null : strOrNull(row.query),
+    waitEventType: strOrNull(row.wait_event_type),
+    waitEvent: strOrNull(row.wait_event),
+    xactAgeSeconds: numOrNull(row.xact_age_seconds),
+    queryAgeSeconds: numOrNull(row.query_age_seconds),
+    stateAgeSeconds: numOrNull(row.state_age_seconds),
+    backendXid: strOrNull(row.backend_xid),
+    backendXmin: strOrNull(row.backend_xmin),
+    hidden: row.hidden === true,
+  };
+}
+
+function toLock(row: Row): LockRow {
+  return {
+    pid: numOrNull(row.pid),
+    virtualTransaction: String(row.virtual_transaction ?? ''),
+    lockType: String(row.lock_type),
+    relation: numOrNull(row.relation),
+    transactionId: strOrNull(row.transaction_id),
+    mode: String(row.mode),
+    granted: row.granted === true,
+    waitSeconds: numOrNull(row.wait_seconds),
+    blockingPids: Array.isArray(row.blocking_pids) ? row.blocking_pids.map(num) : [],
+  };
+}
+
+function toPrepared(row: Row): PreparedTransaction {
+  return {
+    gid: String(row.gid),
+    owner: String(row.owner),
+    database: String(row.database),
+    transactionId: String(row.transaction_id),
+    ageSeconds: num(row.age_seconds),
+    virtualTransaction: strOrNull(row.virtual_transaction),
+  };
+}
+
+/** Reads the server inside the caller's open transaction. */
+export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
+  const { rows } = await client.query<Row>(SERVER_INFO_SQL);
+  if (!rows[0]) throw new PreflightError('the server returned no row for the current role');
+  const server = toServerInfo(rows[0]);
+  if (server.versionNum < OLDEST_SUPPORTED_VERSION_NUM) {
+    throw new PreflightError(`PostgreSQL ${server.version} is not supported: pgpreflight supports PostgreSQL 14 to ${NEWEST_TESTED_MAJOR}`);
+  }
+  if (server.inRecovery) {
+    throw new PreflightError(`${server.database} on this server is a standby (in recovery): migrations run on the primary, so point --url at the primary`);
+  }
+  return server;
+}
+
+async function resolveTargets(client: pg.Client, tables: readonly TableRequest[]): Promise<Target[]> {
+  if (tables.length === 0) return [];
+  const { rows } = await client.query<Row>(TARGETS_SQL, [tables.map((t) => t.canonical)]);
+  const missing = rows.filter((r) => r.oid === null).map((r) => tables[num(r.ord) - 1]?.input ?? String(r.input));
+  if (missing.length > 0) {
+    const { rows: sp } = await client.query<{ search_path: string; db: string }>("SELECT current_setting('search_path') AS search_path, current_database() AS db");
+    throw new PreflightError(
+      `table ${missing.map((m) => `"${m}"`).join(', ')} not found in database ${sp[0]?.db ?? '?'} (search_path: ${sp[0]?.search_path ?? '?'}). Check the name and schema (schema.table), and that --url names the right database`,
+    );
+  }
+  return rows.map((r) => {
+    const request = tables[num(r.ord) - 1] as TableRequest;
+    const relkind = String(r.relkind);
+    if (!['r', 'p', 'm', 'f'].includes(relkind)) {
+      throw new PreflightError(`"${request.input}" is not a table (relkind ${relkind}): pass the table the migration alters`);
+    }
+    const relations = (r.relations as Row[]).map(
+      (rel): TargetRelation => ({
+        oid: num(rel.oid),
+        name: String(rel.name),
+        kind: rel.kind as TargetRelation['kind'],
+        relkind: String(rel.relkind),
+        pages: num(rel.pages),
+        tuples: num(rel.tuples),
+      }),
+    );
+    const schema = String(r.schema);
+    const name = String(r.name);
+    return {
+      input: request.input,
+      oid: num(r.oid),
+      schema,
+      name,
+      qualifiedName: String(r.qualified),
+      relkind,
+      lockMode: request.lockMode,
+      relations,
+    };
+  });
+}
+
+/** Opens the read-only transaction, takes the snapshot, and ends the transaction. */
+export async function takeSnapshot(client: pg.Client, request: SnapshotRequest): Promise<Snapshot> {
+  // SET LOCAL keeps every setting inside this transaction, so the checker behaves the
+  // same through a transaction-pooling PgBouncer. The lock_timeout is a guard: none of
+  // these reads should ever wait for a lock, and if one does it gives up fast.
+  const timeout = Math.max(1, Math.floor(request.statementTimeoutMs));
+  await client.query(
+    `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+     SET LOCAL statement_timeout = ${timeout};
+     SET LOCAL lock_timeout = ${Math.min(timeout, 2000)};
+     SET LOCAL idle_in_transaction_session_timeout = ${timeout + 1000}`,
+  );
+  try {
+    const server = await readServerInfo(client);
+    const targets = await resolveTargets(client, request.tables);
+    const relationOids = [...new Set(targets.flatMap((t) => t.relations.map((r) => r.oid)))];
+    const { rows } = await client.query<Row>(ACTIVITY_AND_LOCKS_SQL, [relationOids]);
+    const core = rows[0] ?? {};
+    const extra: Snapshot['extra'] = {};
+    const context: QueryContext = { targets, relationOids, options: request.options };
+    for (const check of request.checks) {
+      for (const query of check.queries ?? []) {
+        if (query.name in extra) continue;
+        const result = await client.query<Row>(sqlFor(query.sql, server.versionNum), query.params?.(context) ?? []);
+        extra[query.name] = result.rows;
+      }
+    }
+    await client.query('COMMIT');
+    return {
+      server,
+      targets,
+      sessions: (core.sessions as Row[]).map(toSession),
+      locks: (core.locks as Row[]).map(toLock),
+      prepared: (core.prepared as Row[]).map(toPrepared),
+      extra,
+    };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

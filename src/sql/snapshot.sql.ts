@@ -1,0 +1,117 @@
+// The queries every run makes, inside one read-only transaction.
+//
+// None of them opens a user table: pg_total_relation_size() and friends take an
+// AccessShareLock on the relation and would queue behind the very ALTER TABLE the
+// gate is meant to spot (../shared/postgres-facts.md), so sizes come from
+// pg_class.relpages and partitions are walked through pg_inherits, not
+// pg_partition_tree(), which locks every partition.
+
+/** Server facts and the checker's own privileges. */
+export const SERVER_INFO_SQL = `
+SELECT current_setting('server_version_num')::int AS version_num,
+       current_setting('server_version') AS version,
+       pg_is_in_recovery() AS in_recovery,
+       current_user AS current_user,
+       current_database() AS database,
+       r.rolsuper AS is_superuser,
+       -- pg_read_all_stats (part of pg_monitor) is what lets a role see other roles' sessions:
+       -- https://www.postgresql.org/docs/current/predefined-roles.html
+       (r.rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')) AS can_read_all_stats,
+       pg_backend_pid() AS backend_pid,
+       current_setting('block_size')::int AS block_size,
+       statement_timestamp() AS taken_at
+  FROM pg_roles r
+ WHERE r.rolname = current_user`;
+
+/**
+ * Resolves each --table ($1, canonical quoted names) with to_regclass, which looks the
+ * name up without locking it, then lists every relation a lock on which counts
+ * against the table: itself, its partitions and inheritance children at every level,
+ * their indexes, and their TOAST tables and TOAST indexes.
+ */
+export const TARGETS_SQL = `
+WITH RECURSIVE input AS (
+  SELECT u.ord::int AS ord, u.name, to_regclass(u.name) AS oid
+    FROM unnest($1::text[]) WITH ORDINALITY AS u(name, ord)
+), tree AS (
+  SELECT i.ord, i.oid AS relid, 0 AS depth FROM input i WHERE i.oid IS NOT NULL
+  UNION ALL
+  SELECT t.ord, h.inhrelid::regclass, t.depth + 1
+    FROM tree t JOIN pg_inherits h ON h.inhparent = t.relid
+   WHERE t.depth < 64
+), heap AS (
+  SELECT t.ord, c.oid, c.relkind, c.relispartition, t.depth, c.reltoastrelid, c.relpages, c.reltuples
+    FROM tree t JOIN pg_class c ON c.oid = t.relid
+), related AS (
+  SELECT ord, oid, relkind,
+         CASE WHEN depth = 0 THEN 'table' WHEN relispartition THEN 'partition' ELSE 'child' END AS kind,
+         relpages, reltuples
+    FROM heap
+  UNION ALL
+  SELECT h.ord, x.indexrelid, 'i', 'index', c.relpages, c.reltuples
+    FROM heap h JOIN pg_index x ON x.indrelid = h.oid JOIN pg_class c ON c.oid = x.indexrelid
+  UNION ALL
+  SELECT h.ord, c.oid, c.relkind, 'toast', c.relpages, c.reltuples
+    FROM heap h JOIN pg_class c ON c.oid = h.reltoastrelid
+  UNION ALL
+  SELECT h.ord, x.indexrelid, 'i', 'toast', c.relpages, c.reltuples
+    FROM heap h JOIN pg_index x ON x.indrelid = h.reltoastrelid JOIN pg_class c ON c.oid = x.indexrelid
+   WHERE h.reltoastrelid <> 0
+)
+SELECT i.ord, i.name AS input, i.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind,
+       quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qualified,
+       COALESCE((SELECT json_agg(json_build_object(
+                   'oid', r.oid::int8, 'name', r.oid::regclass::text, 'kind', r.kind, 'relkind', r.relkind,
+                   'pages', r.relpages, 'tuples', r.reltuples) ORDER BY r.kind, r.oid)
+                   FROM related r WHERE r.ord = i.ord), '[]') AS relations
+  FROM input i
+  LEFT JOIN pg_class c ON c.oid = i.oid
+  LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+ ORDER BY i.ord`;
+
+/**
+ * The run's one look at pg_locks and pg_stat_activity, in a single statement so both
+ * describe the same instant. Filtering happens here, not in Node, so a server with
+ * tens of thousands of locks sends only what matters: locks on the target relations
+ * ($1), every waiting lock (with pg_blocking_pids, called for waiters only), and the
+ * transaction-id locks of prepared transactions, whose locks have no pid
+ * (https://www.postgresql.org/docs/current/view-pg-locks.html).
+ * Ages use statement_timestamp() so a session that began after this transaction
+ * does not get a negative age.
+ */
+export const ACTIVITY_AND_LOCKS_SQL = `
+WITH db AS (
+  SELECT oid FROM pg_database WHERE datname = current_database()
+), locks AS (
+  SELECT l.pid, l.virtualtransaction AS virtual_transaction, l.locktype AS lock_type,
+         l.relation::int8 AS relation, l.transactionid::text AS transaction_id, l.mode, l.granted,
+         EXTRACT(EPOCH FROM statement_timestamp() - l.waitstart)::float8 AS wait_seconds,
+         CASE WHEN NOT l.granted AND l.pid IS NOT NULL THEN pg_blocking_pids(l.pid) END AS blocking_pids
+    FROM pg_locks l
+   WHERE (l.locktype = 'relation' AND l.relation = ANY($1::oid[]) AND l.database = (SELECT oid FROM db))
+      OR NOT l.granted
+      OR (l.pid IS NULL AND l.locktype = 'transactionid')
+), sessions AS (
+  SELECT a.pid, a.leader_pid, a.datname AS database, a.usename AS "user", a.application_name AS application,
+         CASE WHEN a.client_addr IS NOT NULL THEN host(a.client_addr) || ':' || a.client_port
+              WHEN a.client_port = -1 THEN 'local' END AS client,
+         a.backend_type, a.state, left(a.query, 2000) AS query, a.wait_event_type, a.wait_event,
+         GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.xact_start), 0)::float8 AS xact_age_seconds,
+         GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.query_start), 0)::float8 AS query_age_seconds,
+         GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.state_change), 0)::float8 AS state_age_seconds,
+         a.backend_xid::text AS backend_xid, a.backend_xmin::text AS backend_xmin,
+         a.query = '<insufficient privilege>' AS hidden
+    FROM pg_stat_activity a
+   WHERE a.pid <> pg_backend_pid()
+     AND (a.state IS DISTINCT FROM 'idle' OR a.pid IN (SELECT pid FROM locks WHERE pid IS NOT NULL))
+), prepared AS (
+  SELECT p.gid, p.owner, p.database, p.transaction::text AS transaction_id,
+         GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - p.prepared), 0)::float8 AS age_seconds,
+         (SELECT l.virtual_transaction FROM locks l
+           WHERE l.pid IS NULL AND l.lock_type = 'transactionid' AND l.transaction_id = p.transaction::text
+           LIMIT 1) AS virtual_transaction
+    FROM pg_prepared_xacts p
+)
+SELECT (SELECT COALESCE(json_agg(locks), '[]') FROM locks) AS locks,
+       (SELECT COALESCE(json_agg(sessions), '[]') FROM sessions) AS sessions,
+       (SELECT COALESCE(json_agg(prepared), '[]') FROM prepared) AS prepared`;

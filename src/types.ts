@@ -1,0 +1,154 @@
+import type { LockMode } from './locks.js';
+
+export const STATUSES = ['pass', 'skip', 'warn', 'fail', 'error'] as const;
+export type Status = (typeof STATUSES)[number];
+
+export function worstStatus(statuses: Iterable<Status>): Status {
+  let worst: Status = 'pass';
+  for (const status of statuses) if (STATUSES.indexOf(status) > STATUSES.indexOf(worst)) worst = status;
+  return worst;
+}
+
+export interface ServerInfo {
+  versionNum: number;
+  version: string;
+  inRecovery: boolean;
+  currentUser: string;
+  database: string;
+  isSuperuser: boolean;
+  /** Member of pg_monitor or pg_read_all_stats: sees every session's state and query. */
+  canReadAllStats: boolean;
+  backendPid: number;
+  blockSize: number;
+  takenAt: string;
+}
+
+export type RelationKind = 'table' | 'partition' | 'child' | 'index' | 'toast';
+
+export interface TargetRelation {
+  oid: number;
+  name: string;
+  kind: RelationKind;
+  relkind: string;
+  pages: number;
+  /** -1 when never analyzed or vacuumed. */
+  tuples: number;
+}
+
+export interface Target {
+  /** What the user typed. */
+  input: string;
+  oid: number;
+  schema: string;
+  name: string;
+  qualifiedName: string;
+  relkind: string;
+  /** The mode the migration will request on this table. */
+  lockMode: LockMode;
+  /** The table, its partitions and inheritance children (all levels), their indexes and TOAST tables. */
+  relations: TargetRelation[];
+}
+
+export interface Session {
+  pid: number;
+  leaderPid: number | null;
+  database: string | null;
+  user: string | null;
+  application: string | null;
+  client: string | null;
+  backendType: string | null;
+  /** null when the checker's role may not see it (see hidden). */
+  state: string | null;
+  query: string | null;
+  waitEventType: string | null;
+  waitEvent: string | null;
+  xactAgeSeconds: number | null;
+  queryAgeSeconds: number | null;
+  stateAgeSeconds: number | null;
+  backendXid: string | null;
+  backendXmin: string | null;
+  /** true when pg_stat_activity shows `<insufficient privilege>` for this session. */
+  hidden: boolean;
+}
+
+export interface LockRow {
+  /** null for a prepared transaction's locks. */
+  pid: number | null;
+  virtualTransaction: string;
+  lockType: string;
+  relation: number | null;
+  transactionId: string | null;
+  mode: string;
+  granted: boolean;
+  waitSeconds: number | null;
+  /** pg_blocking_pids() of a waiting lock; 0 stands for a prepared transaction. */
+  blockingPids: number[];
+}
+
+export interface PreparedTransaction {
+  gid: string;
+  owner: string;
+  database: string;
+  transactionId: string;
+  ageSeconds: number;
+  /** virtualtransaction of its locks in pg_locks, where found. */
+  virtualTransaction: string | null;
+}
+
+export interface Snapshot {
+  server: ServerInfo;
+  targets: Target[];
+  sessions: Session[];
+  /** Locks on target relations, every waiting lock, and prepared transactions' xid locks. */
+  locks: LockRow[];
+  prepared: PreparedTransaction[];
+  /** Rows of the extra queries that selected checks declared, by query name. */
+  extra: Record<string, Record<string, unknown>[]>;
+}
+
+export type Severity = 'info' | 'warn' | 'fail' | 'error';
+
+export interface Remediation {
+  sql: string;
+  note: string;
+}
+
+export interface Finding {
+  /** Stable machine-readable kind, e.g. `lock-holder`, `lock-waiter`, `idle-in-transaction`. */
+  kind: string;
+  severity: Severity;
+  message: string;
+  target?: string;
+  pid?: number | null;
+  user?: string | null;
+  application?: string | null;
+  client?: string | null;
+  state?: string | null;
+  ageSeconds?: number | null;
+  lockMode?: string;
+  granted?: boolean;
+  relation?: string;
+  query?: string | null;
+  blockedBy?: number[];
+  remediation?: Remediation;
+  details?: Record<string, string | number | boolean | null>;
+}
+
+export interface CheckResult {
+  id: string;
+  title: string;
+  status: Status;
+  summary: string;
+  findings: Finding[];
+}
+
+export interface Report {
+  version: 1;
+  verdict: Status;
+  server: { version: string; versionNum: number; database: string; user: string; canReadAllStats: boolean } | null;
+  targets: { input: string; name: string; oid: number; lockMode: LockMode; relations: number }[];
+  checks: CheckResult[];
+  /** Things the reader should know about the run itself (hidden sessions, an untested major). */
+  notes: string[];
+  durationMs: number;
+}

@@ -1,0 +1,120 @@
+// Shared test plumbing: a throwaway cluster per file, sessions tagged with
+// application_name so tests never trip over each other, and the built CLI as a subprocess.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { CHECKS } from '../checks/index.js';
+import { startCluster, projectRoot, type Cluster, type ClusterOptions } from '../src/cluster.js';
+import { parseTables } from '../src/commands/shared.js';
+import { resolveConnection } from '../src/connection.js';
+import type { LockMode } from '../src/locks.js';
+import { resolveCheckOptions } from '../src/options.js';
+import { runOnce } from '../src/runner.js';
+import type { CheckResult, Finding, Report } from '../src/types.js';
+
+/** Starts one cluster for the whole file and stops it afterwards. */
+export function useCluster(options: ClusterOptions = {}): () => Cluster {
+  let cluster: Cluster | undefined;
+  beforeAll(async () => {
+    cluster = await startCluster(options);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (!cluster) throw new Error('cluster not started');
+    return cluster;
+  };
+}
+
+/** A connection tagged with an application_name of the test's choosing. */
+export async function session(cluster: Cluster, applicationName: string, options: { user?: string; password?: string; database?: string } = {}): Promise<pg.Client> {
+  return cluster.connect({ ...options, applicationName });
+}
+
+/** Polls a SQL condition (one row = true) until it holds. */
+export async function waitFor(cluster: Cluster, sql: string, params: unknown[] = [], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await cluster.sql(sql, params);
+    if (rows.length > 0) return;
+    if (Date.now() > deadline) throw new Error(`condition never held: ${sql}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the session with this application_name waits on a lock. */
+export function waitUntilWaiting(cluster: Cluster, applicationName: string): Promise<void> {
+  return waitFor(cluster, "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [applicationName]);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface GateOptions {
+  tables?: string[];
+  lockMode?: LockMode;
+  flags?: Record<string, string>;
+  only?: string[];
+  user?: string;
+  password?: string;
+  database?: string;
+  concurrently?: boolean;
+}
+
+/** Runs the gate in-process and returns the report. */
+export async function gate(cluster: Cluster, options: GateOptions = {}): Promise<Report> {
+  const checks = options.only ? CHECKS.filter((c) => options.only?.includes(c.id)) : CHECKS;
+  const url = cluster.url({ user: options.user, password: options.password, database: options.database });
+  const { report } = await runOnce({
+    connection: resolveConnection(url, {}),
+    tables: parseTables(options.tables ?? ['orders'], options.lockMode ?? 'AccessExclusiveLock'),
+    checks,
+    options: resolveCheckOptions(checks, options.flags ?? {}),
+    timeoutMs: 10_000,
+    concurrently: options.concurrently ?? false,
+  });
+  return report;
+}
+
+export function checkOf(report: Report, id: string): CheckResult {
+  const check = report.checks.find((c) => c.id === id);
+  if (!check) throw new Error(`no check ${id} in report`);
+  return check;
+}
+
+export function findingsOf(report: Report, id: string, kind?: string): Finding[] {
+  return checkOf(report, id).findings.filter((f) => kind === undefined || f.kind === kind);
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export const CLI = join(projectRoot, 'bin', 'pgpreflight.js');
+
+/** Spawns the built CLI with a minimal environment (NO_COLOR=1) and collects its output. */
+export function runCli(args: string[], env: Record<string, string> = {}, options: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', NO_COLOR: '1', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`CLI did not exit within ${options.timeoutMs ?? 60_000} ms: ${args.join(' ')}\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}

@@ -103,7 +103,10 @@ WITH db AS (
          a.query = '<insufficient privilege>' AS hidden
     FROM pg_stat_activity a
    WHERE a.pid <> pg_backend_pid()
-     AND (a.state IS DISTINCT FROM 'idle' OR a.pid IN (SELECT pid FROM locks WHERE pid IS NOT NULL))
+     AND (a.state IS DISTINCT FROM 'idle'
+          OR a.pid IN (SELECT pid FROM locks WHERE pid IS NOT NULL)
+          -- an idle session can still block through a session-level advisory lock
+          OR a.pid IN (SELECT unnest(blocking_pids) FROM locks))
 ), prepared AS (
   SELECT p.gid, p.owner, p.database, p.transaction::text AS transaction_id,
          GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - p.prepared), 0)::float8 AS age_seconds,

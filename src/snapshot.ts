@@ -2,7 +2,7 @@
 // server facts, the targets, one look at pg_locks + pg_stat_activity, and the extra
 // catalog queries the selected checks declared. Checks then evaluate this snapshot.
 import type pg from 'pg';
-import type { CheckDefinition, QueryContext } from '../checks/types.js';
+import type { CheckDefinition, CheckQuery, QueryContext } from '../checks/types.js';
 import { PreflightError } from './errors.js';
 import type { LockMode } from './locks.js';
 import { ACTIVITY_AND_LOCKS_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './sql/snapshot.sql.js';
@@ -24,6 +24,8 @@ export interface SnapshotRequest {
   checks: readonly CheckDefinition[];
   options: QueryContext['options'];
   statementTimeoutMs: number;
+  /** Extra reads a caller other than a check needs in the same transaction (e.g. the blocking tree). */
+  queries?: readonly CheckQuery[];
 }
 
 type Row = Record<string, unknown>;
@@ -169,12 +171,10 @@ export async function takeSnapshot(client: pg.Client, request: SnapshotRequest):
     const core = rows[0] ?? {};
     const extra: Snapshot['extra'] = {};
     const context: QueryContext = { targets, relationOids, options: request.options };
-    for (const check of request.checks) {
-      for (const query of check.queries ?? []) {
-        if (query.name in extra) continue;
-        const result = await client.query<Row>(sqlFor(query.sql, server.versionNum), query.params?.(context) ?? []);
-        extra[query.name] = result.rows;
-      }
+    for (const query of [...request.checks.flatMap((check) => check.queries ?? []), ...(request.queries ?? [])]) {
+      if (query.name in extra) continue;
+      const result = await client.query<Row>(sqlFor(query.sql, server.versionNum), query.params?.(context) ?? []);
+      extra[query.name] = result.rows;
     }
     await client.query('COMMIT');
     return {

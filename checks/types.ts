@@ -31,6 +31,17 @@ export interface CheckQuery {
   name: string;
   sql: VersionedSql;
   params?: (context: QueryContext) => unknown[];
+  /**
+   * When it returns a number of milliseconds, the query is read a second time that long
+   * after the first read, in the same transaction, and those rows are stored under
+   * `resampledName(name)`; null or absent: read once. For activity counters sampled twice.
+   */
+  resampleAfterMs?: (context: QueryContext) => number | null;
+}
+
+/** Key in snapshot.extra of a query's second read (see CheckQuery.resampleAfterMs). */
+export function resampledName(name: string): string {
+  return `${name}:resampled`;
 }
 
 export interface EvaluateContext<K extends string> {

@@ -2,7 +2,7 @@
 // server facts, the targets, one look at pg_locks + pg_stat_activity, and the extra
 // catalog queries the selected checks declared. Checks then evaluate this snapshot.
 import type pg from 'pg';
-import type { CheckDefinition, CheckQuery, QueryContext } from '../checks/types.js';
+import { resampledName, type CheckDefinition, type CheckQuery, type QueryContext } from '../checks/types.js';
 import { PreflightError } from './errors.js';
 import type { LockMode } from './locks.js';
 import { ACTIVITY_AND_LOCKS_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './sql/snapshot.sql.js';
@@ -175,6 +175,20 @@ export async function takeSnapshot(client: pg.Client, request: SnapshotRequest):
       if (query.name in extra) continue;
       const result = await client.query<Row>(sqlFor(query.sql, server.versionNum), query.params?.(context) ?? []);
       extra[query.name] = result.rows;
+    }
+    for (const query of request.checks.flatMap((check) => check.queries ?? [])) {
+      const pauseMs = query.resampleAfterMs?.(context) ?? null;
+      if (pauseMs === null || resampledName(query.name) in extra) continue;
+      if (pauseMs + 1000 >= timeout) {
+        throw new PreflightError(`reading ${query.name} twice ${pauseMs} ms apart does not fit in the ${timeout} ms left of --timeout: raise --timeout or shorten the sample`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      // Statistics views are cached for the rest of the transaction once read; clearing
+      // the cache makes the second read see the counters as they are now
+      // (https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-STATS-VIEWS).
+      await client.query('SELECT pg_stat_clear_snapshot()');
+      const again = await client.query<Row>(sqlFor(query.sql, server.versionNum), query.params?.(context) ?? []);
+      extra[resampledName(query.name)] = again.rows;
     }
     await client.query('COMMIT');
     return {

@@ -1,0 +1,134 @@
+import type pg from 'pg';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkOf, findingsOf, gate, session, sleep, useCluster, waitUntilWaiting } from './helpers.js';
+
+const cluster = useCluster();
+const open: pg.Client[] = [];
+
+afterEach(async () => {
+  for (const client of open.splice(0)) await client.end().catch(() => undefined);
+  await cluster().sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'locks-%'");
+  const { rows } = await cluster().sql<{ gid: string }>('SELECT gid FROM pg_prepared_xacts');
+  for (const { gid } of rows) await cluster().sql(`ROLLBACK PREPARED '${gid}'`);
+});
+
+async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
+  const client = await session(cluster(), app);
+  open.push(client);
+  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return { client, pid: rows[0]?.pid as number };
+}
+
+beforeAll(async () => {
+  await cluster().sql(`
+    CREATE TABLE orders (id int PRIMARY KEY, note text);
+    INSERT INTO orders SELECT g, repeat('x', 10) FROM generate_series(1, 100) g;
+    CREATE TABLE other (id int);
+    CREATE TABLE events (id int, at date NOT NULL) PARTITION BY RANGE (at);
+    CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01') PARTITION BY RANGE (at);
+    CREATE TABLE events_2025_h1 PARTITION OF events_2025 FOR VALUES FROM ('2025-01-01') TO ('2025-07-01');
+    CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+    ANALYZE;`);
+});
+
+describe('locks', () => {
+  it('passes with no locks on the target', async () => {
+    const report = await gate(cluster(), { only: ['locks'] });
+    expect(checkOf(report, 'locks').status).toBe('pass');
+    expect(findingsOf(report, 'locks')).toEqual([]);
+  });
+
+  it('fails on a real lock queue and shows the chain root first, without joining the queue itself', async () => {
+    const holder = await tagged('locks-holder');
+    await holder.client.query('BEGIN; SELECT * FROM orders LIMIT 1');
+    const alter = await tagged('locks-alter');
+    const pending = alter.client.query('ALTER TABLE orders ADD COLUMN extra int').catch((e: Error) => e);
+    await waitUntilWaiting(cluster(), 'locks-alter');
+    const reader = await tagged('locks-reader');
+    const read = reader.client.query('SELECT count(*) FROM orders').catch((e: Error) => e);
+    await waitUntilWaiting(cluster(), 'locks-reader');
+
+    // If the checker opened the table it would queue behind the ALTER and hit its own lock_timeout.
+    const report = await gate(cluster(), { only: ['locks'] });
+    const check = checkOf(report, 'locks');
+    expect(check.status).toBe('fail');
+    const findings = check.findings;
+    const root = findings.find((f) => f.pid === holder.pid);
+    expect(root).toMatchObject({ kind: 'lock-holder', severity: 'fail', granted: true, lockMode: 'AccessShareLock', application: 'locks-holder' });
+    expect(root?.details?.waitingBehind).toBe(2);
+    expect(root?.remediation?.sql).toBe(`SELECT pg_terminate_backend(${holder.pid});`);
+    const alterFinding = findings.find((f) => f.pid === alter.pid);
+    expect(alterFinding).toMatchObject({ kind: 'lock-waiter', severity: 'fail', granted: false, lockMode: 'AccessExclusiveLock', blockedBy: [holder.pid] });
+    // The reader arrived after the ALTER: it waits for the ALTER (queue order), not for the holder.
+    const readerFinding = findings.find((f) => f.pid === reader.pid);
+    expect(readerFinding).toMatchObject({ kind: 'lock-waiter', lockMode: 'AccessShareLock', blockedBy: [alter.pid] });
+    expect(readerFinding?.details?.chain).toBe(`${reader.pid} <- ${alter.pid} <- ${holder.pid}`);
+    expect(readerFinding?.details?.rootBlocker).toBe(holder.pid);
+    expect(findings.indexOf(root as never)).toBeLessThan(findings.indexOf(alterFinding as never));
+
+    await holder.client.query('ROLLBACK');
+    await pending;
+    await read;
+  });
+
+  it('fails on an old conflicting holder, warns on a younger one, passes on a fresh one', async () => {
+    const holder = await tagged('locks-old');
+    await holder.client.query('BEGIN; SELECT * FROM orders LIMIT 1');
+    await sleep(400);
+    const failing = await gate(cluster(), { only: ['locks'], flags: { 'lock-warn': '100ms', 'lock-fail': '300ms' } });
+    expect(checkOf(failing, 'locks').status).toBe('fail');
+    expect(findingsOf(failing, 'locks', 'lock-holder').find((f) => f.pid === holder.pid)).toMatchObject({ severity: 'fail', details: { conflicting: true } });
+    const warning = await gate(cluster(), { only: ['locks'], flags: { 'lock-warn': '100ms', 'lock-fail': '1h' } });
+    expect(checkOf(warning, 'locks').status).toBe('warn');
+    const passing = await gate(cluster(), { only: ['locks'], flags: { 'lock-warn': '1h', 'lock-fail': '1h' } });
+    expect(checkOf(passing, 'locks').status).toBe('pass');
+    expect(findingsOf(passing, 'locks', 'lock-holder').find((f) => f.pid === holder.pid)?.severity).toBe('info');
+  });
+
+  it('does not count readers and writers against ShareUpdateExclusiveLock (CREATE INDEX CONCURRENTLY)', async () => {
+    const reader = await tagged('locks-sue-reader');
+    await reader.client.query('BEGIN; SELECT * FROM orders LIMIT 1');
+    const writer = await tagged('locks-sue-writer');
+    await writer.client.query('BEGIN; UPDATE orders SET note = note WHERE id = 1');
+    await sleep(300);
+    const report = await gate(cluster(), { only: ['locks'], lockMode: 'ShareUpdateExclusiveLock', flags: { 'lock-warn': '100ms', 'lock-fail': '200ms' } });
+    expect(checkOf(report, 'locks').status).toBe('pass');
+    const holders = findingsOf(report, 'locks', 'lock-holder');
+    expect(holders.find((f) => f.pid === writer.pid)).toMatchObject({ severity: 'info', lockMode: 'RowExclusiveLock', details: { conflicting: false } });
+    // The same writer does block an ALTER TABLE.
+    const strict = await gate(cluster(), { only: ['locks'], flags: { 'lock-warn': '100ms', 'lock-fail': '200ms' } });
+    expect(checkOf(strict, 'locks').status).toBe('fail');
+  });
+
+  it('blames a holder of one partition, two levels down, when the parent is the target', async () => {
+    const holder = await tagged('locks-partition');
+    await holder.client.query("BEGIN; SELECT * FROM events_2025_h1 LIMIT 1");
+    await sleep(300);
+    const report = await gate(cluster(), { tables: ['events'], only: ['locks'], flags: { 'lock-fail': '100ms' } });
+    expect(checkOf(report, 'locks').status).toBe('fail');
+    const finding = findingsOf(report, 'locks', 'lock-holder').find((f) => f.pid === holder.pid);
+    expect(finding).toMatchObject({ severity: 'fail', relation: 'events_2025_h1', target: 'public.events' });
+    // A query on another partition's sibling table does not touch events_2026's own target.
+    const sibling = await gate(cluster(), { tables: ['events_2026'], only: ['locks'], flags: { 'lock-fail': '100ms' } });
+    expect(checkOf(sibling, 'locks').status).toBe('pass');
+  });
+
+  it('names a prepared transaction holding a lock, with its gid and the ROLLBACK/COMMIT PREPARED choice', async () => {
+    const preparer = await tagged('locks-prepare');
+    await preparer.client.query("BEGIN; SELECT * FROM orders LIMIT 1; PREPARE TRANSACTION 'locks-gid-1'");
+    await sleep(300);
+    const report = await gate(cluster(), { only: ['locks'], flags: { 'lock-fail': '100ms' } });
+    const finding = findingsOf(report, 'locks', 'lock-holder').find((f) => f.details?.gid === 'locks-gid-1');
+    expect(finding).toMatchObject({ severity: 'fail', pid: null, lockMode: 'AccessShareLock' });
+    expect(finding?.remediation?.sql).toContain("ROLLBACK PREPARED 'locks-gid-1'");
+    expect(finding?.remediation?.sql).toContain("COMMIT PREPARED 'locks-gid-1'");
+
+    const alter = await tagged('locks-after-prepared');
+    const pending = alter.client.query("SET lock_timeout = '20s'; ALTER TABLE orders ADD COLUMN extra2 int").catch((e: Error) => e);
+    await waitUntilWaiting(cluster(), 'locks-after-prepared');
+    const queued = await gate(cluster(), { only: ['locks'] });
+    expect(findingsOf(queued, 'locks', 'lock-waiter').find((f) => f.pid === alter.pid)?.blockedBy).toEqual([0]);
+    await cluster().sql("ROLLBACK PREPARED 'locks-gid-1'");
+    await pending;
+  });
+});

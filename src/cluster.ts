@@ -72,7 +72,7 @@ export interface Cluster {
   url(options?: ConnectOptions): string;
   connect(options?: ConnectOptions): Promise<pg.Client>;
   /** Runs SQL as the superuser on a short-lived connection. */
-  sql(text: string, params?: unknown[]): Promise<pg.QueryResult>;
+  sql<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
   startStandby(options?: { slotName?: string; settings?: ClusterOptions['settings'] }): Promise<Cluster>;
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -248,7 +248,7 @@ function spawnServer(binDir: string, dataDir: string, port: number, logFile: str
   return { child, exited };
 }
 
-async function waitReady(port: number, server: ServerProcess, logFile: string, timeoutMs = 60_000): Promise<void> {
+async function waitReady(port: number, server: ServerProcess, logFile: string, password?: string, timeoutMs = 60_000): Promise<void> {
   let gone = false;
   void server.exited.then(() => {
     gone = true;
@@ -256,7 +256,7 @@ async function waitReady(port: number, server: ServerProcess, logFile: string, t
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (gone) throw new Error(`PostgreSQL exited during start-up:\n${tail(logFile)}`);
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000 });
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 2000 });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -323,10 +323,10 @@ function makeCluster(state: {
       await client.connect();
       return client;
     },
-    async sql(text: string, params?: unknown[]): Promise<pg.QueryResult> {
+    async sql<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
       const client = await cluster.connect();
       try {
-        return await client.query(text, params);
+        return await client.query<R>(text, params);
       } finally {
         await client.end();
       }
@@ -342,7 +342,7 @@ function makeCluster(state: {
       state.server = spawnServer(state.binDir, state.dataDir, state.port, logFile, state.user);
       entry = { child: state.server.child, baseDir: state.baseDir };
       live.add(entry);
-      await waitReady(state.port, state.server, logFile);
+      await waitReady(state.port, state.server, logFile, state.superuserPassword);
     },
     async stop(): Promise<void> {
       for (const standby of standbys.splice(0)) await standby.stop();
@@ -401,7 +401,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const port = await freePort();
     const server = spawnServer(binDir, dataDir, port, logFile, user);
     try {
-      await waitReady(port, server, logFile);
+      await waitReady(port, server, logFile, options.superuserPassword);
     } catch (error) {
       server.child.kill('SIGKILL');
       throw error;
@@ -463,7 +463,7 @@ async function startStandbyOf(
   chownTree(baseDir, user);
   const server = spawnServer(state.binDir, dataDir, port, logFile, user);
   try {
-    await waitReady(port, server, logFile);
+    await waitReady(port, server, logFile, state.superuserPassword);
   } catch (error) {
     server.child.kill('SIGKILL');
     rmSync(baseDir, { recursive: true, force: true });

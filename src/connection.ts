@@ -164,6 +164,8 @@ async function passwordFor(spec: ConnectionSpec, env: Env): Promise<string | und
 export interface ConnectOptions {
   applicationName: string;
   timeoutMs: number;
+  /** Epoch ms by which every attempt (prefer/allow try twice) must be done; defaults to now + timeoutMs. */
+  deadline?: number;
   env?: Env;
 }
 
@@ -174,8 +176,13 @@ export async function connect(spec: ConnectionSpec, options: ConnectOptions): Pr
   const attempts: boolean[] =
     socket || spec.sslMode === 'disable' ? [false] : spec.sslMode === 'prefer' ? [true, false] : spec.sslMode === 'allow' ? [false, true] : [true];
   const password = await passwordFor(spec, env);
+  // One budget for all attempts: a port that accepts and stays silent must not cost
+  // the TLS attempt's timeout and then the plain attempt's timeout again.
+  const deadline = options.deadline ?? Date.now() + options.timeoutMs;
   let lastError: unknown;
   for (const [index, useTls] of attempts.entries()) {
+    const remainingMs = deadline - Date.now();
+    if (remainingMs <= 0) break;
     const client = new pg.Client({
       host: spec.host,
       port: spec.port,
@@ -185,7 +192,7 @@ export async function connect(spec: ConnectionSpec, options: ConnectOptions): Pr
       password: () => password ?? '',
       ssl: tlsFor(spec, useTls),
       application_name: options.applicationName,
-      connectionTimeoutMillis: options.timeoutMs,
+      connectionTimeoutMillis: Math.max(1, Math.ceil(remainingMs)),
     });
     // Errors after connect (server restart, pg_terminate_backend) surface on the next query.
     client.on('error', () => undefined);
@@ -201,6 +208,10 @@ export async function connect(spec: ConnectionSpec, options: ConnectOptions): Pr
         ((useTls && /does not support SSL/i.test(message)) || (!useTls && (error as { code?: string }).code === '28000'));
       if (!retry) break;
     }
+  }
+  // pg reports its own connect timeout as "timeout expired": the --timeout budget ran out.
+  if (lastError === undefined || (lastError instanceof Error && lastError.message === 'timeout expired')) {
+    throw new PreflightError(`${spec.display} did not answer within --timeout ${options.timeoutMs} ms. Check the host, port and firewall, or raise --timeout`);
   }
   throw describeConnectionError(lastError, spec.display);
 }

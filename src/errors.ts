@@ -44,7 +44,7 @@ export function describeConnectionError(error: unknown, where: string): Prefligh
     '57P01': `the server terminated the checker's connection (${where}): an administrator or a restart ended it. Run the check again`,
     '57P02': `the server at ${where} is restarting (crash recovery). Run the check again once it is up`,
     '57P03': `the server at ${where} is starting up or shutting down and does not accept connections yet. Try again shortly`,
-    '57014': `a catalog query on ${where} was cancelled by the checker's statement_timeout. The server is overloaded; raise --timeout or try again`,
+    '57014': `a catalog query on ${where} was cancelled by the checker's statement_timeout (its --timeout budget): the server is overloaded or a system catalog is locked. Raise --timeout or try again`,
     '55P03': `a catalog query on ${where} hit the checker's lock_timeout. Something holds a lock on a system catalog; try again`,
     '53300': `${where} has no free connection slots (too many clients). The gate cannot look; free connections or use a reserved role`,
     '42501': `permission denied on ${where}: ${stripPrefix(message)}. Grant the role pg_monitor (GRANT pg_monitor TO <role>)`,

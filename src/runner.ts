@@ -56,7 +56,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
     (client as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
   }, request.timeoutMs + 500);
   try {
-    client = await connect(request.connection, { applicationName: APPLICATION_NAME, timeoutMs: request.timeoutMs });
+    client = await connect(request.connection, { applicationName: APPLICATION_NAME, timeoutMs: request.timeoutMs, deadline });
     const snapshot = await takeSnapshot(client, {
       tables: request.tables,
       checks: request.checks,

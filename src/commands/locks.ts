@@ -1,0 +1,164 @@
+// `pgpreflight locks`: who blocks whom right now, and what to do about it.
+// Read-only unless --terminate is given (src/terminate.ts).
+import { createInterface } from 'node:readline';
+import type pg from 'pg';
+import { BLOCKING_TREE_QUERIES, buildBlockingTree, type BlockingTree } from '../blocking-tree.js';
+import { connect, resolveConnection, type ConnectionSpec } from '../connection.js';
+import { describeConnectionError, PreflightError, redact } from '../errors.js';
+import { CLEAR_SCREEN, HIDE_CURSOR, renderTree, renderWatchScreen, SHOW_CURSOR, treeJson, type WatchSample } from '../locks-view.js';
+import { APPLICATION_NAME } from '../runner.js';
+import { takeSnapshot, type TableRequest } from '../snapshot.js';
+import { selectTerminations, TERMINATE_MODES, terminateRootBlockers, type TerminateMode } from '../terminate.js';
+import { parseCount } from '../units.js';
+import { listOf, parsePositiveDuration, parseTables, useColor } from './shared.js';
+import type { Args, CommandModule, Io } from './types.js';
+
+const FORMATS = ['table', 'json'] as const;
+type Format = (typeof FORMATS)[number];
+
+const DEFAULT_WATCH_INTERVAL = '2s';
+/** Samples kept for the sparkline. */
+const HISTORY = 60;
+
+interface Look {
+  tree: BlockingTree;
+  /** pgpreflight's own backend, never a candidate for --terminate. */
+  ownPid: number;
+}
+
+async function look(client: pg.Client, tables: readonly TableRequest[], timeoutMs: number, display: string): Promise<Look> {
+  try {
+    const snapshot = await takeSnapshot(client, { tables, checks: [], options: {}, statementTimeoutMs: timeoutMs, queries: BLOCKING_TREE_QUERIES });
+    return { tree: buildBlockingTree(snapshot), ownPid: snapshot.server.backendPid };
+  } catch (error) {
+    throw describeConnectionError(error, display);
+  }
+}
+
+/** Resolves on Ctrl-C or SIGTERM, so --watch ends cleanly. */
+function stopSignal(): { stopped: Promise<void>; dispose: () => void } {
+  let resolveStop: () => void = () => undefined;
+  const stopped = new Promise<void>((r) => (resolveStop = r));
+  const onSignal = (): void => resolveStop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { stopped, dispose: () => (process.off('SIGINT', onSignal), process.off('SIGTERM', onSignal)) };
+}
+
+async function watch(io: Io, client: pg.Client, spec: ConnectionSpec, tables: readonly TableRequest[], options: { intervalMs: number; timeoutMs: number; format: Format; refreshes: number | null }): Promise<number> {
+  const live = options.format === 'table' && Boolean(io.stdout.isTTY);
+  const color = useColor(io);
+  const history: WatchSample[] = [];
+  const { stopped, dispose } = stopSignal();
+  let stop = false;
+  void stopped.then(() => (stop = true));
+  if (live) io.stdout.write(HIDE_CURSOR);
+  try {
+    for (let count = 0; !stop && (options.refreshes === null || count < options.refreshes); count += 1) {
+      if (count > 0) await Promise.race([stopped, new Promise((r) => setTimeout(r, options.intervalMs))]);
+      if (stop) break;
+      const { tree } = await look(client, tables, options.timeoutMs, spec.display);
+      history.push({ waiting: tree.waiting, oldestWaitSeconds: tree.oldestWaitSeconds ?? 0 });
+      if (history.length > HISTORY) history.shift();
+      const text =
+        options.format === 'json'
+          ? treeJson(tree)
+          : live
+            ? CLEAR_SCREEN + renderWatchScreen(tree, history, options.intervalMs, color)
+            : `${renderTree(tree, color)}\n`;
+      io.stdout.write(redact(text, spec.secrets));
+    }
+  } finally {
+    dispose();
+    if (live) io.stdout.write(SHOW_CURSOR);
+  }
+  return 0;
+}
+
+async function confirm(io: Io, question: string): Promise<boolean> {
+  if (!io.stdin) return false;
+  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: false });
+  try {
+    io.stderr.write(question);
+    const answer = await new Promise<string>((resolve) => {
+      rl.once('line', resolve);
+      rl.once('close', () => resolve(''));
+    });
+    return /^\s*y(es)?\s*$/i.test(answer);
+  } finally {
+    rl.close();
+  }
+}
+
+async function terminate(io: Io, args: Args, client: pg.Client, spec: ConnectionSpec, tables: readonly TableRequest[], timeoutMs: number, mode: TerminateMode): Promise<number> {
+  if (args['older-than'] === undefined) throw new PreflightError('--terminate needs --older-than <duration>, e.g. --terminate idle --older-than 5m');
+  const olderThanMs = parsePositiveDuration(String(args['older-than']), '--older-than');
+  const { tree, ownPid } = await look(client, tables, timeoutMs, spec.display);
+  const plan = selectTerminations(tree, mode, olderThanMs, ownPid);
+  const color = useColor(io);
+  const out = (text: string): boolean => io.stdout.write(redact(text, spec.secrets));
+  out(renderTree(tree, color));
+  for (const { node, reason } of plan.skipped) out(`left alone: ${node.pid === null ? `prepared transaction '${node.gid ?? '?'}'` : `pid ${node.pid}`}: ${reason}\n`);
+  if (plan.selected.length === 0) {
+    out(`Nothing to terminate: no root blocker is ${mode === 'idle' ? 'idle and ' : ''}older than ${String(args['older-than'])}.\n`);
+    return 0;
+  }
+  out(`To terminate (${mode}, transaction older than ${String(args['older-than'])}): ${plan.selected.map((n) => `pid ${n.pid}`).join(', ')}\n`);
+  if (args.yes !== true) {
+    const onTerminal = Boolean(io.stdin?.isTTY) && Boolean(io.stderr.isTTY);
+    if (!onTerminal) throw new PreflightError('refusing to terminate without confirmation: not on a terminal. Re-run with --yes to confirm in a script');
+    if (!(await confirm(io, `Terminate ${plan.selected.length} session(s)? Their open transactions roll back. [y/N] `))) {
+      out('Not confirmed: nothing terminated.\n');
+      return 1;
+    }
+  }
+  const outcomes = await terminateRootBlockers(client, plan.selected, mode, olderThanMs);
+  for (const outcome of outcomes) {
+    out(outcome.terminated ? `terminated pid ${outcome.pid}\n` : `did not terminate pid ${outcome.pid}: ${outcome.reason ?? 'unknown'}\n`);
+  }
+  return outcomes.every((o) => o.terminated) ? 0 : 1;
+}
+
+const locks: CommandModule = {
+  command: 'locks',
+  describe: 'show who blocks whom (the blocking tree), live with --watch; end root blockers with --terminate',
+  builder: (y) =>
+    y
+      .option('url', { type: 'string', describe: 'connection URL (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
+      .option('table', { type: 'string', array: true, describe: 'show only the trees that touch this table (repeatable); default: the whole database' })
+      .option('format', { choices: FORMATS, default: 'table', describe: 'output format on stdout (json: one document per refresh)' })
+      .option('watch', { type: 'string', describe: `refresh every interval until Ctrl-C [default interval: ${DEFAULT_WATCH_INTERVAL}]` })
+      .option('refreshes', { type: 'string', describe: 'with --watch, stop after this many refreshes' })
+      .option('terminate', { choices: TERMINATE_MODES, describe: 'terminate matching root blockers: idle (idle in transaction) or all; needs --older-than' })
+      .option('older-than', { type: 'string', describe: 'with --terminate: only root blockers whose transaction is at least this old' })
+      .option('yes', { type: 'boolean', describe: 'with --terminate: do not ask for confirmation (required without a terminal)' })
+      .option('timeout', { type: 'string', default: '10s', describe: 'time budget for connecting and for each look' })
+      .example('$0 locks --table orders', 'who blocks orders, and the exact fix')
+      .example('$0 locks --watch 1s', 'live view of the lock queue')
+      .example('$0 locks --table orders --terminate idle --older-than 5m', 'end idle-in-transaction root blockers older than 5 minutes'),
+  async handler(args, io) {
+    const tables = parseTables(listOf(args.table), 'AccessExclusiveLock');
+    const timeoutMs = parsePositiveDuration(String(args.timeout ?? '10s'), '--timeout');
+    const format = (args.format ?? 'table') as Format;
+    const watching = args.watch !== undefined;
+    const mode = args.terminate as TerminateMode | undefined;
+    if (watching && mode !== undefined) throw new PreflightError('--watch and --terminate do not mix: look first, then run --terminate once');
+    if (mode === undefined && (args['older-than'] !== undefined || args.yes === true)) throw new PreflightError('--older-than and --yes go with --terminate idle|all');
+    const intervalMs = watching ? parsePositiveDuration(String(args.watch) || DEFAULT_WATCH_INTERVAL, '--watch') : 0;
+    const refreshes = args.refreshes === undefined ? null : parseCount(String(args.refreshes)) ?? null;
+    if (args.refreshes !== undefined && (refreshes === null || refreshes < 1)) throw new PreflightError(`--refreshes must be a whole number of at least 1, got "${String(args.refreshes)}"`);
+    const spec = resolveConnection(args.url as string | undefined, io.env);
+    const client = await connect(spec, { applicationName: APPLICATION_NAME, timeoutMs });
+    try {
+      if (mode !== undefined) return await terminate(io, args, client, spec, tables, timeoutMs, mode);
+      if (watching) return await watch(io, client, spec, tables, { intervalMs, timeoutMs, format, refreshes });
+      const { tree } = await look(client, tables, timeoutMs, spec.display);
+      io.stdout.write(redact(format === 'json' ? treeJson(tree) : renderTree(tree, useColor(io)), spec.secrets));
+      return 0;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  },
+};
+
+export default locks;

@@ -2,6 +2,7 @@
 import check from './check.js';
 import checks from './checks.js';
 import demo from './demo.js';
+import locks from './locks.js';
 import type { CommandModule } from './types.js';
 
-export const COMMANDS: readonly CommandModule[] = [check, checks, demo];
+export const COMMANDS: readonly CommandModule[] = [check, checks, demo, locks];

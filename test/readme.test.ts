@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CHECKS } from '../checks/index.js';
+import { listChecks } from '../src/catalog.js';
+import { projectRoot } from '../src/cluster.js';
+
+describe('README', () => {
+  const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+
+  it('lists every check exactly as its metadata says (run `npm run docs` after changing a check)', () => {
+    const block = /<!-- checks:start -->\n([\s\S]*)<!-- checks:end -->/.exec(readme)?.[1];
+    expect(block).toBe(listChecks('markdown'));
+  });
+
+  it('registers checks sorted by id, with kebab-case ids and unique flags', () => {
+    const ids = CHECKS.map((c) => c.id);
+    expect(ids).toEqual([...ids].sort());
+    for (const id of ids) expect(id).toMatch(/^[a-z]+(-[a-z]+)*$/);
+    const flags = CHECKS.flatMap((c) => Object.values(c.options).map((o) => o.flag));
+    expect(new Set(flags).size).toBe(flags.length);
+  });
+});

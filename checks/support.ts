@@ -34,12 +34,15 @@ export function locksOnTarget(snapshot: Snapshot, target: Target): TargetLock[] 
     if (lock.relation === null) continue;
     const relation = relations.get(lock.relation);
     if (!relation) continue;
+    const session = lock.pid === null ? undefined : sessions.get(lock.pid);
+    // A parallel worker's locks are its leader's too; blame (and cancel) the leader once.
+    if (session?.leaderPid && session.leaderPid !== session.pid && sessions.has(session.leaderPid)) continue;
     out.push({
       target,
       lock,
       relation,
       conflicting: conflicts(lock.mode, target.lockMode),
-      session: lock.pid === null ? undefined : sessions.get(lock.pid),
+      session,
       prepared: lock.pid === null ? prepared.get(lock.virtualTransaction) : undefined,
     });
   }

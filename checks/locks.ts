@@ -1,3 +1,4 @@
+import { conflicts } from '../src/locks.js';
 import type { Finding, Severity, Snapshot } from '../src/types.js';
 import { defineCheck, statusOf } from './types.js';
 import { age, byHolder, describeHolder, locksOnTarget, PG_MONITOR_HINT, remediationFor, sessionFields, type TargetLock } from './support.js';
@@ -28,8 +29,21 @@ export function chainOf(pid: number, graph: Map<number, number[]>): number[] {
   }
 }
 
-function holderSeverity(entry: TargetLock, limits: Record<Option, number | null>): { severity: Severity; note?: string } {
+/**
+ * With --concurrently: CREATE INDEX CONCURRENTLY first waits for every transaction holding
+ * a lock on the table that conflicts with ShareLock (RowExclusiveLock or stronger: any
+ * open transaction that has written to it), though none of them conflicts with its own
+ * ShareUpdateExclusiveLock (../shared/postgres-facts.md, "What CREATE INDEX CONCURRENTLY waits for").
+ */
+function blocksConcurrentBuild(entry: TargetLock): boolean {
+  return entry.lock.granted && entry.session?.backendType !== 'autovacuum worker' && conflicts(entry.lock.mode, 'ShareLock');
+}
+
+function holderSeverity(entry: TargetLock, limits: Record<Option, number | null>, concurrently: boolean): { severity: Severity; note?: string } {
   if (!entry.conflicting) return { severity: 'info' };
+  if (concurrently && blocksConcurrentBuild(entry)) {
+    return { severity: 'fail', note: 'an open transaction that wrote to the table: CREATE INDEX CONCURRENTLY waits for it to end, however young' };
+  }
   const s = entry.session;
   if (s?.hidden) return { severity: 'error', note: PG_MONITOR_HINT };
   if (s?.backendType === 'autovacuum worker') {
@@ -60,12 +74,12 @@ export default defineCheck<Option>({
     warn: { kind: 'duration', default: '1s', flag: 'lock-warn', description: 'warn when a conflicting lock on the table is held by a transaction this old' },
     fail: { kind: 'duration', default: '5s', flag: 'lock-fail', description: 'fail when a conflicting lock on the table is held by a transaction this old' },
   },
-  evaluate(snapshot, { optionsFor }) {
+  evaluate(snapshot, { optionsFor, concurrently }) {
     const graph = blockingGraph(snapshot);
     const findings: Finding[] = [];
     for (const target of snapshot.targets) {
       const limits = optionsFor(target);
-      const entries = byHolder(locksOnTarget(snapshot, target));
+      const entries = byHolder(locksOnTarget(snapshot, target).map((e) => (concurrently && blocksConcurrentBuild(e) ? { ...e, conflicting: true } : e)));
       const waiters = entries.filter((e) => !e.lock.granted);
       // Count who waits (directly or down the chain) behind each pid, to put roots first.
       const behind = new Map<number, number>();
@@ -78,13 +92,13 @@ export default defineCheck<Option>({
         .sort((a, b) => (behind.get(b.lock.pid ?? 0) ?? 0) - (behind.get(a.lock.pid ?? 0) ?? 0) || holderAge(b) - holderAge(a));
       for (const entry of holders) {
         const blocked = behind.get(entry.lock.pid ?? 0) ?? 0;
-        const judged = holderSeverity(entry, limits);
+        const judged = holderSeverity(entry, limits, concurrently);
         // A conflicting holder with a queue behind it is the root of the outage, however young.
         const { severity, note } = entry.conflicting && blocked > 0 && judged.severity !== 'error' ? { ...judged, severity: 'fail' as const } : judged;
         const seconds = entry.prepared ? entry.prepared.ageSeconds : entry.session?.xactAgeSeconds ?? null;
         findings.push({
           kind: 'lock-holder', severity, target: target.qualifiedName,
-          message: `${describeHolder(entry)} holds ${entry.lock.mode} on ${entry.relation.name}${entry.conflicting ? ` (conflicts with ${target.lockMode})` : ''}, transaction open ${age(seconds)}${blocked > 0 ? `, ${blocked} waiting behind it` : ''}${note ? `: ${note}` : ''}`,
+          message: `${describeHolder(entry)} holds ${entry.lock.mode} on ${entry.relation.name}${conflicts(entry.lock.mode, target.lockMode) ? ` (conflicts with ${target.lockMode})` : ''}, transaction open ${age(seconds)}${blocked > 0 ? `, ${blocked} waiting behind it` : ''}${note ? `: ${note}` : ''}`,
           ...sessionFields(entry.session, entry.lock.pid), ageSeconds: seconds, lockMode: entry.lock.mode, granted: true, relation: entry.relation.name,
           remediation: entry.conflicting ? remediationFor(entry.session, entry.prepared) : undefined,
           details: { conflicting: entry.conflicting, waitingBehind: blocked, ...(entry.prepared ? { gid: entry.prepared.gid } : {}) },

@@ -1,0 +1,76 @@
+// Old snapshots in the database. CREATE INDEX CONCURRENTLY (and REINDEX / DETACH
+// PARTITION ... CONCURRENTLY) takes only ShareUpdateExclusiveLock, yet before it
+// finishes it waits for every transaction in the same database holding a snapshot
+// older than its own (backend_xmin set: a REPEATABLE READ or SERIALIZABLE transaction,
+// a running statement), whatever table that transaction reads
+// (../shared/postgres-facts.md, "What CREATE INDEX CONCURRENTLY waits for";
+// https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY).
+// Any migration meets them too as held-back VACUUM cleanup.
+import type { Finding, Severity } from '../src/types.js';
+import { formatCount, formatDuration } from '../src/units.js';
+import { defineCheck, statusOf } from './types.js';
+import { age, PG_MONITOR_HINT, remediationFor, sessionFields } from './support.js';
+
+/**
+ * The transaction-ID age of every snapshot in this database (backend_xmin), by pid.
+ * The session's other fields come from the core snapshot; this adds only age(xmin).
+ * https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW
+ */
+export const SNAPSHOT_AGES_SQL = `
+SELECT a.pid, age(a.backend_xmin)::int8 AS xmin_age
+  FROM pg_stat_activity a
+ WHERE a.backend_xmin IS NOT NULL AND a.datname = current_database() AND a.pid <> pg_backend_pid()`;
+
+type Option = 'concurrentFail' | 'warn';
+
+export default defineCheck<Option>({
+  id: 'old-snapshots',
+  title: 'Old snapshots',
+  why: 'CREATE INDEX CONCURRENTLY waits for every transaction in the database holding a snapshot older than its own, even one reading another table; with --concurrently, such a snapshot fails the gate. Long-held snapshots also stop VACUUM from cleaning up.',
+  privileges: 'pg_monitor (or pg_read_all_stats) to see how long other roles\' transactions have been open',
+  options: {
+    concurrentFail: { kind: 'duration', default: '5s', flag: 'snapshot-fail', description: 'with --concurrently: fail on a snapshot in the database held by a transaction open this long' },
+    warn: { kind: 'duration', default: '5min', flag: 'snapshot-warn', description: 'without --concurrently: warn on a snapshot in the database held by a transaction open this long' },
+  },
+  queries: [{ name: 'snapshot-ages', sql: SNAPSHOT_AGES_SQL }],
+  evaluate(snapshot, { options, concurrently }) {
+    const findings: Finding[] = [];
+    const xminAge = new Map((snapshot.extra['snapshot-ages'] ?? []).map((r) => [Number(r.pid), Number(r.xmin_age)]));
+    const limit = concurrently ? options.concurrentFail : options.warn;
+    const over: Severity = concurrently ? 'fail' : 'warn';
+    for (const s of snapshot.sessions) {
+      // A parallel worker shares its leader's snapshot; VACUUM's own xmin is ignored by CIC.
+      if (s.backendXmin === null || s.database !== snapshot.server.database) continue;
+      if ((s.leaderPid !== null && s.leaderPid !== s.pid) || s.backendType === 'autovacuum worker') continue;
+      // The snapshot is at most as old as the transaction holding it.
+      const seconds = s.xactAgeSeconds;
+      let severity: Severity;
+      let note = '';
+      if (s.hidden || seconds === null) {
+        severity = concurrently ? 'error' : 'info';
+        note = `; ${PG_MONITOR_HINT}`;
+      } else {
+        severity = limit !== null && seconds * 1000 >= limit ? over : 'info';
+      }
+      const xids = xminAge.get(s.pid);
+      findings.push({
+        kind: 'old-snapshot', severity,
+        message: `pid ${s.pid} holds a snapshot (xmin ${s.backendXmin}${xids === undefined ? '' : `, ${formatCount(xids)} transactions old`}) in a transaction open ${age(seconds)}${s.state ? ` (${s.state})` : ''}${concurrently ? ': CREATE INDEX CONCURRENTLY would wait for it to end' : ''}${note}`,
+        ...sessionFields(s, s.pid), ageSeconds: seconds,
+        remediation: severity === 'info' ? undefined : remediationFor(s),
+        details: { backendXmin: s.backendXmin, xminAge: xids ?? null, concurrently },
+      });
+    }
+    const status = statusOf(findings);
+    const flagged = findings.filter((f) => f.severity !== 'info').length;
+    const summary =
+      flagged > 0
+        ? concurrently
+          ? `${flagged} snapshot(s) in the database that CREATE INDEX CONCURRENTLY would wait for`
+          : `${flagged} snapshot(s) held for over ${formatDuration(limit ?? 0)}`
+        : findings.length > 0
+          ? `${findings.length} snapshot(s) in the database, all young`
+          : 'no other snapshots in the database';
+    return { status, summary, findings };
+  },
+});

@@ -1,6 +1,7 @@
 // The contract every check module implements. A check declares its metadata (read by
 // `pgpreflight checks`, --help and the README), any catalog queries it needs beyond
 // the core snapshot, and a pure evaluate(): no I/O, no printing, no exit codes.
+import type { MigrationAnalysis } from '../src/migration/index.js';
 import type { VersionedSql } from '../src/sql/versions.js';
 import type { CheckResult, Finding, Snapshot, Status, Target } from '../src/types.js';
 
@@ -50,6 +51,8 @@ export interface EvaluateContext<K extends string> {
   optionsFor(target: Target): OptionValues<K>;
   /** The migration builds an index concurrently (see checks/old-snapshots). */
   concurrently: boolean;
+  /** The analyzed statements of `check --migration`, when given (see checks/migration-risk). */
+  migration?: MigrationAnalysis;
 }
 
 export type CheckOutcome = Omit<CheckResult, 'id' | 'title'>;

@@ -30,6 +30,16 @@ function secretsIn(argv: readonly string[], env: Io['env']): string[] {
 }
 
 /** Runs the CLI and returns the exit code; never throws. */
+/** yargs reads a lone `-` as a positional, so `--migration -` (stdin) is joined into `--migration=-`. */
+function joinStdinValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const arg of argv) {
+    if (arg === '-' && out.at(-1) === '--migration') out[out.length - 1] = '--migration=-';
+    else out.push(arg);
+  }
+  return out;
+}
+
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   let exitCode = 0;
   let debug = argv.includes('--debug');
@@ -72,7 +82,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     });
   try {
     const output = await new Promise<string>((resolve, reject) => {
-      parser.parseAsync(argv, {}, (err, _argv, text) => (err && exitCode === 0 ? reject(err) : resolve(text))).catch(reject);
+      parser.parseAsync(joinStdinValues(argv), {}, (err, _argv, text) => (err && exitCode === 0 ? reject(err) : resolve(text))).catch(reject);
     });
     if (output) io.stdout.write(`${output}\n`);
   } catch (error) {

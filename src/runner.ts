@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { CheckDefinition } from '../checks/types.js';
 import { connect, type ConnectionSpec } from './connection.js';
 import { describeConnectionError, PreflightError } from './errors.js';
+import type { MigrationAnalysis } from './migration/index.js';
 import type { CheckOptionValues } from './options.js';
 import { NEWEST_TESTED_MAJOR, takeSnapshot, type TableRequest } from './snapshot.js';
 import type { CheckResult, Report, Snapshot, Status, Target } from './types.js';
@@ -21,6 +22,8 @@ export interface RunRequest {
   /** Whole budget for connect and every query. */
   timeoutMs: number;
   concurrently?: boolean;
+  /** The analyzed --migration statements, for the migration-risk check. */
+  migration?: MigrationAnalysis;
 }
 
 export interface RunResult {
@@ -28,7 +31,7 @@ export interface RunResult {
   snapshot: Snapshot;
 }
 
-export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'checks' | 'options' | 'tableOptions' | 'concurrently'>): CheckResult[] {
+export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'checks' | 'options' | 'tableOptions' | 'concurrently' | 'migration'>): CheckResult[] {
   return request.checks.map((check) => {
     const options = request.options[check.id] ?? {};
     const optionsFor = (target: Target): Record<string, number | null> => {
@@ -36,7 +39,7 @@ export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'ch
       return override ? { ...options, ...override } : options;
     };
     try {
-      const outcome = check.evaluate(snapshot, { options, optionsFor, concurrently: request.concurrently ?? false });
+      const outcome = check.evaluate(snapshot, { options, optionsFor, concurrently: request.concurrently ?? false, migration: request.migration });
       return { id: check.id, title: check.title, ...outcome };
     } catch (error) {
       return { id: check.id, title: check.title, status: 'error' as Status, summary: `the check failed to evaluate: ${(error as Error).message}`, findings: [] };

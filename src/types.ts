@@ -132,6 +132,9 @@ export interface Finding {
   blockedBy?: number[];
   remediation?: Remediation;
   details?: Record<string, string | number | boolean | null>;
+  /** The migration file and 1-based line the finding is about (check --migration). */
+  file?: string;
+  line?: number;
 }
 
 export interface CheckResult {

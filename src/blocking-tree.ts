@@ -108,7 +108,7 @@ export function relationNames(snapshot: Snapshot): Map<number, string> {
  * conflicting relation lock held by a prepared transaction. When neither matches and
  * there is exactly one prepared transaction, it is that one.
  */
-function preparedBlockersOf(waiting: LockRow, snapshot: Snapshot): PreparedTransaction[] {
+export function preparedBlockersOf(waiting: LockRow, snapshot: Snapshot): PreparedTransaction[] {
   if (waiting.transactionId !== null) {
     const byXid = snapshot.prepared.filter((p) => p.transactionId === waiting.transactionId);
     if (byXid.length > 0) return byXid;

@@ -3,6 +3,7 @@ import check from './check.js';
 import checks from './checks.js';
 import demo from './demo.js';
 import locks from './locks.js';
+import run from './run.js';
 import type { CommandModule } from './types.js';
 
-export const COMMANDS: readonly CommandModule[] = [check, checks, demo, locks];
+export const COMMANDS: readonly CommandModule[] = [check, checks, demo, locks, run];

@@ -1,0 +1,109 @@
+// `pgpreflight run [--table ...|--migration ...] -- <command> [args...]`: gate, then run
+// the migration under the guard (src/guard.ts). stdout and stderr carry the command's
+// own output; the guard's one line per attempt goes to stderr.
+import { resolveConnection } from '../connection.js';
+import { PreflightError } from '../errors.js';
+import { runGuarded } from '../guard.js';
+import { analyzeMigrations, mergeTableRequests } from '../migration/index.js';
+import { resolveCheckOptions } from '../options.js';
+import { loadReporter } from '../reporters/index.js';
+import type { FailOn } from '../runner.js';
+import { parseCount } from '../units.js';
+import { listOf, parseLockModeFlag, parsePositiveDuration, parseTables, selectChecks, thresholdArgs, thresholdFlags } from './shared.js';
+import type { Args, CommandModule } from './types.js';
+
+const DEFAULTS = {
+  lockTimeout: '4s',
+  statementTimeout: '30s',
+  maxQueueWait: '2s',
+  maxQueued: '20',
+  retries: '5',
+  retryDelay: '1s',
+  guardInterval: '200ms',
+};
+
+function countFlag(args: Args, flag: string, fallback: string): number {
+  const raw = String(args[flag] ?? fallback);
+  const value = parseCount(raw);
+  if (value === undefined) throw new PreflightError(`--${flag} must be a whole number such as ${fallback}, got "${raw}"`);
+  return value;
+}
+
+/** The command after `--`, wherever yargs put it. */
+function commandOf(args: Args): string[] {
+  const dashed = args['--'];
+  if (Array.isArray(dashed) && dashed.length > 0) return dashed.map(String);
+  const positional = Array.isArray(args._) ? args._.map(String) : [];
+  return positional[0] === 'run' ? positional.slice(1) : positional;
+}
+
+const run: CommandModule = {
+  command: 'run',
+  describe: 'gate, then run the migration command (after --) with lock_timeout/statement_timeout, cancel it when it queues, retry lock failures',
+  builder: (y) =>
+    thresholdFlags(
+      y
+        .parserConfiguration({ 'populate--': true })
+        .option('url', { type: 'string', describe: 'connection URL for the gate and the guard (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass); the command connects its own way' })
+        .option('table', { type: 'string', array: true, describe: 'table the migration alters (repeatable)' })
+        .option('migration', { type: 'string', array: true, describe: 'the migration\'s .sql file or directory: its tables and lock modes are gated (repeatable)' })
+        .option('lock-mode', { type: 'string', describe: 'lock the migration takes on --table [default: AccessExclusiveLock]' })
+        .option('concurrently', { type: 'boolean', describe: 'the migration builds an index CONCURRENTLY (implies --lock-mode ShareUpdateExclusiveLock)' })
+        .option('fail-on', { choices: ['fail', 'warn'], default: 'fail', describe: 'lowest gate status that blocks the command' })
+        .option('only', { type: 'string', array: true, describe: 'gate with only these check ids' })
+        .option('skip', { type: 'string', array: true, describe: 'gate without these check ids' })
+        .option('timeout', { type: 'string', default: '10s', describe: 'time budget of each gate run and each guard look' })
+        .option('lock-timeout', { type: 'string', default: DEFAULTS.lockTimeout, describe: 'lock_timeout for the command, through PGOPTIONS' })
+        .option('statement-timeout', { type: 'string', default: DEFAULTS.statementTimeout, describe: 'statement_timeout for the command, through PGOPTIONS' })
+        .option('max-queue-wait', { type: 'string', default: DEFAULTS.maxQueueWait, describe: 'cancel the migration\'s statement when it has waited this long for a lock' })
+        .option('max-queued', { type: 'string', default: DEFAULTS.maxQueued, describe: 'cancel the migration\'s statement when more than this many queries wait behind it' })
+        .option('retries', { type: 'string', default: DEFAULTS.retries, describe: 'retries after a lock failure (lock_timeout or a guard cancel)' })
+        .option('retry-delay', { type: 'string', default: DEFAULTS.retryDelay, describe: 'first backoff step; doubles each retry, with jitter' })
+        .option('guard-interval', { type: 'string', default: DEFAULTS.guardInterval, describe: 'how often the guard looks at the lock queue' }),
+    )
+      .example('$0 run --table orders -- psql -v ON_ERROR_STOP=1 -f migrate.sql', 'gate, then run the migration under the guard')
+      .example('$0 run --migration db/migrate.sql -- npx prisma migrate deploy', 'gate the tables the migration touches'),
+  async handler(args, io) {
+    const [command, ...commandArgs] = commandOf(args);
+    if (command === undefined) throw new PreflightError('no command to run: put the migration command after --, e.g. pgpreflight run --table orders -- psql -f migrate.sql');
+    const migrations = listOf(args.migration);
+    if (migrations.includes('-')) throw new PreflightError('--migration - is not available with run: the command may need standard input; pass the file path');
+    const concurrentFlag = args.concurrently === true;
+    const lockMode = parseLockModeFlag((args['lock-mode'] as string | undefined) ?? (concurrentFlag ? 'ShareUpdateExclusiveLock' : undefined));
+    const analysis = migrations.length > 0 ? await analyzeMigrations(migrations) : undefined;
+    const tables = mergeTableRequests(parseTables(listOf(args.table), lockMode), analysis?.tables ?? []);
+    if (tables.length === 0) throw new PreflightError('no table to gate: pass --table <name> or --migration <file>');
+    const checks = selectChecks(listOf(args.only), listOf(args.skip));
+    const options = resolveCheckOptions(checks, thresholdArgs(args));
+    const connection = resolveConnection(args.url as string | undefined, io.env);
+    const failOn = (args['fail-on'] ?? 'fail') as FailOn;
+    const reporter = await loadReporter('table');
+    const color = Boolean(io.stderr.isTTY) && io.env.NO_COLOR === undefined;
+    return runGuarded(
+      {
+        gate: {
+          tables,
+          checks,
+          options,
+          timeoutMs: parsePositiveDuration(String(args.timeout ?? '10s'), '--timeout'),
+          concurrently: concurrentFlag || analysis?.concurrently === true,
+        },
+        connection,
+        failOn,
+        command,
+        args: commandArgs,
+        env: io.env,
+        lockTimeoutMs: parsePositiveDuration(String(args['lock-timeout'] ?? DEFAULTS.lockTimeout), '--lock-timeout'),
+        statementTimeoutMs: parsePositiveDuration(String(args['statement-timeout'] ?? DEFAULTS.statementTimeout), '--statement-timeout'),
+        maxQueueWaitMs: parsePositiveDuration(String(args['max-queue-wait'] ?? DEFAULTS.maxQueueWait), '--max-queue-wait'),
+        maxQueued: countFlag(args, 'max-queued', DEFAULTS.maxQueued),
+        retries: countFlag(args, 'retries', DEFAULTS.retries),
+        retryDelayMs: parsePositiveDuration(String(args['retry-delay'] ?? DEFAULTS.retryDelay), '--retry-delay'),
+        pollMs: parsePositiveDuration(String(args['guard-interval'] ?? DEFAULTS.guardInterval), '--guard-interval'),
+      },
+      { stdout: io.stdout, stderr: io.stderr, renderGate: (report, exitCode) => reporter(report, { color, exitCode }) },
+    );
+  },
+};
+
+export default run;

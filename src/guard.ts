@@ -1,0 +1,342 @@
+// `pgpreflight run -- <command>`: the migration guard.
+//
+// Each attempt runs the gate, then the migration command with lock_timeout and
+// statement_timeout in PGOPTIONS and a recognisable PGAPPNAME, so any libpq or
+// node-postgres based tool picks them up without code changes. While the command
+// runs, the guard looks at the lock queue on its own connection; when the
+// migration's backend has waited too long, or too many queries queue behind it, it
+// cancels that backend so the queue drains at once, and names who was in the way.
+// A failure caused by a lock is retried with exponential backoff and jitter.
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type pg from 'pg';
+import { BLOCKING_TREE_QUERIES, preparedBlockersOf, relationNames, waitersBehind, waitingLocks } from './blocking-tree.js';
+import { blockingGraph } from '../checks/locks.js';
+import { sessionsByPid } from '../checks/support.js';
+import { connect, type ConnectionSpec } from './connection.js';
+import { PreflightError, redact } from './errors.js';
+import { exitCodeFor, runOnce, type FailOn, type RunRequest } from './runner.js';
+import { takeSnapshot } from './snapshot.js';
+import type { LockRow, Report, Snapshot } from './types.js';
+import { formatDuration } from './units.js';
+
+export const GUARD_APPLICATION_NAME = 'pgpreflight-guard';
+/** The PGAPPNAME given to the migration: how the guard finds its backend. */
+export const migrationApplicationName = (): string => `pgpreflight-migration-${process.pid}`;
+
+/** Longest pause between attempts, whatever the backoff says. */
+export const MAX_RETRY_DELAY_MS = 60_000;
+
+/**
+ * How a lock failure shows in a migration tool's output: SQLSTATE 55P03
+ * (lock_not_available) where the tool prints codes, psql's and most drivers'
+ * English messages for it otherwise (lock_timeout, or NOWAIT).
+ * https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+const LOCK_FAILURE_OUTPUT = /\b55P03\b|canceling statement due to lock timeout|could not obtain lock on/i;
+
+export interface GuardRequest {
+  gate: Omit<RunRequest, 'connection'>;
+  connection: ConnectionSpec;
+  failOn: FailOn;
+  command: string;
+  args: readonly string[];
+  /** Environment for the child, before PGOPTIONS and PGAPPNAME are added. */
+  env: Record<string, string | undefined>;
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+  maxQueueWaitMs: number;
+  maxQueued: number;
+  retries: number;
+  retryDelayMs: number;
+  /** How often the guard looks at the lock queue. */
+  pollMs: number;
+}
+
+export interface GuardOutput {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Formats a blocked gate's report for stderr. */
+  renderGate: (report: Report, exitCode: number) => string;
+}
+
+/** Who the migration waited for, as seen by the guard. */
+export interface Culprit {
+  pid: number | null;
+  gid: string | null;
+  state: string | null;
+  xactAgeSeconds: number | null;
+  user: string | null;
+  application: string | null;
+  query: string | null;
+}
+
+export interface GuardCancel {
+  pid: number;
+  reason: 'wait' | 'queue';
+  waitedMs: number;
+  queued: number;
+  mode: string;
+  relation: string | null;
+  culprits: Culprit[];
+}
+
+/** PGOPTIONS for the child: the caller's own options first, the guard's timeouts last so they win. */
+export function childPgOptions(existing: string | undefined, lockTimeoutMs: number, statementTimeoutMs: number): string {
+  const ours = `-c lock_timeout=${Math.round(lockTimeoutMs)} -c statement_timeout=${Math.round(statementTimeoutMs)}`;
+  return existing && existing.trim() !== '' ? `${existing.trim()} ${ours}` : ours;
+}
+
+/** Exponential backoff with equal jitter: half the step fixed, half random. */
+export function backoffMs(retry: number, baseMs: number, random: () => number = Math.random): number {
+  const step = Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, retry - 1));
+  return Math.round(step / 2 + random() * (step / 2));
+}
+
+export function describeCulprit(c: Culprit): string {
+  if (c.pid === null) return `prepared transaction '${c.gid ?? '?'}' (open ${c.xactAgeSeconds === null ? 'unknown' : formatDuration(c.xactAgeSeconds * 1000)})`;
+  const facts = [
+    c.state ?? 'state hidden',
+    c.xactAgeSeconds === null ? null : `transaction ${formatDuration(c.xactAgeSeconds * 1000)}`,
+    c.user ? `user ${c.user}` : null,
+    c.application ? `app ${c.application}` : null,
+    c.query ? `query: ${JSON.stringify(c.query.replace(/\s+/g, ' ').trim().slice(0, 120))}` : null,
+  ].filter((f): f is string => f !== null);
+  return `pid ${c.pid} (${facts.join(', ')})`;
+}
+
+function culpritsOf(snapshot: Snapshot, waiting: LockRow): Culprit[] {
+  const sessions = sessionsByPid(snapshot);
+  const out: Culprit[] = [];
+  for (const pid of waiting.blockingPids) {
+    if (pid === 0) {
+      for (const p of preparedBlockersOf(waiting, snapshot)) out.push({ pid: null, gid: p.gid, state: 'prepared', xactAgeSeconds: p.ageSeconds, user: p.owner, application: null, query: null });
+      continue;
+    }
+    const s = sessions.get(pid);
+    out.push({ pid, gid: null, state: s?.state ?? null, xactAgeSeconds: s?.xactAgeSeconds ?? null, user: s?.user ?? null, application: s?.application ?? null, query: s?.query ?? null });
+  }
+  return out;
+}
+
+/** What one look at the queue says about the migration's backends. */
+export interface QueueLook {
+  /** The migration backend that waits for a lock, if any. */
+  waiting: { pid: number; waitedMs: number; queued: number; mode: string; relation: string | null; culprits: Culprit[] } | null;
+}
+
+/** Reads the queue once, from a snapshot on the guard's own connection. */
+export function lookAtQueue(snapshot: Snapshot, applicationName: string, firstSeenWaiting: Map<number, number>, now: number): QueueLook {
+  const graph = blockingGraph(snapshot);
+  const waits = waitingLocks(snapshot);
+  const names = relationNames(snapshot);
+  const migration = snapshot.sessions.filter((s) => s.application === applicationName);
+  for (const s of migration) {
+    const lock = waits.get(s.pid);
+    if (!lock) {
+      firstSeenWaiting.delete(s.pid);
+      continue;
+    }
+    if (!firstSeenWaiting.has(s.pid)) firstSeenWaiting.set(s.pid, now);
+    // waitstart can be NULL for a moment after the wait begins; fall back to when the guard first saw it.
+    const waitedMs = lock.waitSeconds !== null ? lock.waitSeconds * 1000 : now - (firstSeenWaiting.get(s.pid) ?? now);
+    return {
+      waiting: {
+        pid: s.pid,
+        waitedMs,
+        queued: waitersBehind(s.pid, graph).size,
+        mode: lock.mode,
+        relation: lock.relation === null ? null : names.get(lock.relation) ?? String(lock.relation),
+        culprits: culpritsOf(snapshot, lock),
+      },
+    };
+  }
+  return { waiting: null };
+}
+
+interface AttemptOutcome {
+  exitCode: number;
+  signal: NodeJS.Signals | null;
+  lockFailure: boolean;
+  cancels: GuardCancel[];
+  /** Last blockers seen while the migration waited (for a lock_timeout the guard did not cause). */
+  lastCulprits: Culprit[];
+  guardProblem: string | null;
+  durationMs: number;
+}
+
+const sleep = (ms: number, interrupted: Promise<void>): Promise<void> => Promise.race([new Promise<void>((r) => setTimeout(r, ms)), interrupted]);
+
+/** Watches the queue until `done` resolves; cancels the migration's backend when it must. */
+async function watchQueue(request: GuardRequest, appName: string, done: Promise<unknown>, outcome: AttemptOutcome): Promise<void> {
+  let client: pg.Client | undefined;
+  let finished = false;
+  void done.then(() => (finished = true));
+  const firstSeen = new Map<number, number>();
+  try {
+    client = await connect(request.connection, { applicationName: GUARD_APPLICATION_NAME, timeoutMs: request.gate.timeoutMs });
+    while (!finished) {
+      const snapshot = await takeSnapshot(client, { tables: request.gate.tables, checks: [], options: {}, statementTimeoutMs: request.gate.timeoutMs, queries: BLOCKING_TREE_QUERIES });
+      const { waiting } = lookAtQueue(snapshot, appName, firstSeen, Date.now());
+      if (waiting) {
+        if (waiting.culprits.length > 0) outcome.lastCulprits = waiting.culprits;
+        const reason = waiting.waitedMs > request.maxQueueWaitMs ? 'wait' : waiting.queued > request.maxQueued ? 'queue' : null;
+        if (reason !== null && !finished) {
+          // pg_cancel_backend ends the waiting statement only; the queue behind it drains at once.
+          // https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL
+          await client.query('SELECT pg_cancel_backend($1::int)', [waiting.pid]);
+          outcome.cancels.push({ pid: waiting.pid, reason, waitedMs: waiting.waitedMs, queued: waiting.queued, mode: waiting.mode, relation: waiting.relation, culprits: waiting.culprits });
+          firstSeen.delete(waiting.pid);
+        }
+      }
+      await sleep(request.pollMs, done.then(() => undefined));
+    }
+  } catch (error) {
+    if (!finished) outcome.guardProblem = `the guard stopped watching (${(error as Error).message}); the migration goes on under lock_timeout`;
+  } finally {
+    await client?.end().catch(() => undefined);
+  }
+}
+
+/** Runs the command once under the guard. */
+async function attemptCommand(request: GuardRequest, out: GuardOutput, appName: string, signals: SignalForwarder): Promise<AttemptOutcome> {
+  const started = performance.now();
+  const outcome: AttemptOutcome = { exitCode: 0, signal: null, lockFailure: false, cancels: [], lastCulprits: [], guardProblem: null, durationMs: 0 };
+  const env = {
+    ...request.env,
+    PGOPTIONS: childPgOptions(request.env.PGOPTIONS, request.lockTimeoutMs, request.statementTimeoutMs),
+    PGAPPNAME: appName,
+  };
+  const child = spawn(request.command, [...request.args], { env, stdio: ['inherit', 'pipe', 'pipe'] });
+  let tail = '';
+  const scan = (chunk: Buffer, sink: NodeJS.WritableStream): void => {
+    sink.write(chunk);
+    tail = (tail + chunk.toString('utf8')).slice(-65_536);
+    if (LOCK_FAILURE_OUTPUT.test(tail)) outcome.lockFailure = true;
+  };
+  child.stdout.on('data', (chunk: Buffer) => scan(chunk, out.stdout));
+  child.stderr.on('data', (chunk: Buffer) => scan(chunk, out.stderr));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  exited.catch(() => undefined);
+  signals.forwardTo(child);
+  const watcher = watchQueue(request, appName, exited.catch(() => undefined), outcome);
+  let result: { code: number | null; signal: NodeJS.Signals | null };
+  try {
+    result = await exited;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new PreflightError(
+      e.code === 'ENOENT' ? `cannot run "${request.command}": command not found. Check the command after --, and PATH` : `cannot run "${request.command}": ${e.message}`,
+      { cause: error },
+    );
+  } finally {
+    signals.forwardTo(null);
+    await watcher;
+  }
+  outcome.signal = result.signal;
+  outcome.exitCode = result.code ?? 128 + (result.signal ? constants.signals[result.signal] ?? 0 : 0);
+  if (outcome.cancels.length > 0 && outcome.exitCode !== 0) outcome.lockFailure = true;
+  outcome.durationMs = performance.now() - started;
+  return outcome;
+}
+
+/** Forwards Ctrl-C (and SIGTERM) to the running child and stops further attempts. */
+class SignalForwarder {
+  interrupted = false;
+  private child: ReturnType<typeof spawn> | null = null;
+  private wake: () => void = () => undefined;
+  readonly whenInterrupted = new Promise<void>((resolve) => (this.wake = resolve));
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.interrupted = true;
+    this.wake();
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  };
+  install(): void {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+  dispose(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+  }
+  forwardTo(child: ReturnType<typeof spawn> | null): void {
+    this.child = child;
+  }
+}
+
+function cancelText(cancel: GuardCancel): string {
+  const why = cancel.reason === 'wait' ? `it waited ${formatDuration(cancel.waitedMs)}` : `${cancel.queued} queries queued behind it`;
+  const on = `${cancel.mode}${cancel.relation ? ` on ${cancel.relation}` : ''}`;
+  const by = cancel.culprits.length > 0 ? cancel.culprits.map(describeCulprit).join('; ') : 'an unknown holder';
+  return `guard cancelled pid ${cancel.pid} waiting for ${on} (${why}, ${cancel.queued} queued behind it); blocked by ${by}`;
+}
+
+/** Runs the gate and the command, retrying lock failures. Returns the exit code. */
+export async function runGuarded(request: GuardRequest, out: GuardOutput): Promise<number> {
+  const appName = migrationApplicationName();
+  const attempts = request.retries + 1;
+  const signals = new SignalForwarder();
+  const say = (text: string): void => void out.stderr.write(`${redact(text, request.connection.secrets)}\n`);
+  signals.install();
+  try {
+    for (let attempt = 1; attempt <= attempts; attempt += 1) {
+      const label = `pgpreflight run: attempt ${attempt}/${attempts}:`;
+      const last = attempt === attempts;
+      const { report } = await runOnce({ ...request.gate, connection: request.connection });
+      const gateCode = exitCodeFor(report.verdict, request.failOn);
+      if (signals.interrupted) {
+        say(`${label} interrupted before the command started`);
+        return 130;
+      }
+      let retryReason: string;
+      if (gateCode !== 0) {
+        out.stderr.write(redact(out.renderGate(report, gateCode), request.connection.secrets));
+        const blocking = report.checks.filter((c) => exitCodeFor(c.status, request.failOn) !== 0).map((c) => c.id);
+        retryReason = `gate ${report.verdict} (${blocking.join(', ')}), command not started`;
+        if (attempt === 1 || last || gateCode === 2) {
+          say(`${label} ${retryReason}; exit ${gateCode}`);
+          return gateCode;
+        }
+      } else {
+        const outcome = await attemptCommand(request, out, appName, signals);
+        const took = formatDuration(outcome.durationMs);
+        if (outcome.guardProblem) say(`pgpreflight run: warning: ${outcome.guardProblem}`);
+        const cancels = outcome.cancels.map(cancelText).join('; ');
+        if (signals.interrupted) {
+          say(`${label} interrupted; the signal was forwarded to the command, which exited ${outcome.exitCode}${outcome.signal ? ` (${outcome.signal})` : ''} after ${took}`);
+          return outcome.exitCode;
+        }
+        if (outcome.exitCode === 0) {
+          say(
+            outcome.cancels.length > 0
+              ? `${label} command exited 0 after ${took} although the ${cancels}: the tool may ignore errors (psql needs -v ON_ERROR_STOP=1); check the migration`
+              : `${label} command succeeded in ${took} (gate ${report.verdict})`,
+          );
+          return 0;
+        }
+        if (!outcome.lockFailure) {
+          say(`${label} command failed with exit ${outcome.exitCode} after ${took}: not a lock failure, not retried`);
+          return outcome.exitCode;
+        }
+        retryReason =
+          outcome.cancels.length > 0
+            ? cancels
+            : `lock_timeout (${formatDuration(request.lockTimeoutMs)}) hit${outcome.lastCulprits.length > 0 ? `; blocked by ${outcome.lastCulprits.map(describeCulprit).join('; ')}` : ''}`;
+        if (last) {
+          say(`${label} ${retryReason}; exit ${outcome.exitCode} after ${took}, no retries left`);
+          return outcome.exitCode;
+        }
+      }
+      const delay = backoffMs(attempt, request.retryDelayMs);
+      say(`${label} ${retryReason}; retrying in ${formatDuration(delay)}`);
+      await sleep(delay, signals.whenInterrupted);
+      if (signals.interrupted) return 130;
+    }
+    return 1;
+  } finally {
+    signals.dispose();
+  }
+}

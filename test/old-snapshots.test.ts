@@ -1,0 +1,104 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { checkOf, findingsOf, gate, session, sleep, useCluster } from './helpers.js';
+
+// --concurrently semantics, staged as in ../shared/postgres-facts.md ("What CREATE INDEX
+// CONCURRENTLY waits for"), and checked against a real CREATE INDEX CONCURRENTLY.
+const cluster = useCluster();
+const open: pg.Client[] = [];
+
+afterEach(async () => {
+  for (const client of open.splice(0)) await client.end().catch(() => undefined);
+  await cluster().sql('DROP INDEX IF EXISTS orders_total_idx');
+});
+
+async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
+  const client = await session(cluster(), app);
+  open.push(client);
+  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
+  return { client, pid };
+}
+
+/** Runs a real CREATE INDEX CONCURRENTLY with a short statement_timeout: 'done' or 'waited'. */
+async function realConcurrentBuild(): Promise<'done' | 'waited'> {
+  const { client } = await tagged('snap-cic');
+  try {
+    await client.query("SET statement_timeout = '1500ms'");
+    await client.query('CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total)');
+    return 'done';
+  } catch (error) {
+    if (/statement timeout/.test((error as Error).message)) return 'waited';
+    throw error;
+  }
+}
+
+const concurrently = { lockMode: 'ShareUpdateExclusiveLock' as const, concurrently: true };
+
+describe('old-snapshots and --concurrently', () => {
+  beforeAll(async () => {
+    await cluster().sql('CREATE TABLE orders (id int PRIMARY KEY, total int) WITH (autovacuum_enabled = off); CREATE TABLE other (id int) WITH (autovacuum_enabled = off); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g; INSERT INTO other VALUES (1); ANALYZE orders, other');
+  });
+
+  it('passes on a quiet database, with and without --concurrently', async () => {
+    for (const options of [{}, concurrently]) {
+      const report = await gate(cluster(), { only: ['old-snapshots', 'locks'], ...options });
+      expect(checkOf(report, 'old-snapshots').status).toBe('pass');
+      expect(checkOf(report, 'locks').status).toBe('pass');
+    }
+    expect(await realConcurrentBuild()).toBe('done');
+  });
+
+  it('fails --concurrently on a REPEATABLE READ snapshot on another table, which really makes CIC wait', async () => {
+    const { client, pid } = await tagged('snap-rr');
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM other');
+    await sleep(1100);
+    const report = await gate(cluster(), { only: ['old-snapshots', 'locks'], ...concurrently, flags: { 'snapshot-fail': '1s' } });
+    expect(checkOf(report, 'old-snapshots').status).toBe('fail');
+    const finding = findingsOf(report, 'old-snapshots', 'old-snapshot').find((f) => f.application === 'snap-rr');
+    expect(finding).toMatchObject({ severity: 'fail', pid, state: 'idle in transaction', details: { concurrently: true } });
+    expect(finding?.details?.backendXmin).not.toBeNull();
+    expect(finding?.ageSeconds).toBeGreaterThanOrEqual(1);
+    expect(finding?.remediation?.sql).toBe(`SELECT pg_terminate_backend(${pid});`);
+    // It holds no lock on orders, so the locks check sees nothing.
+    expect(checkOf(report, 'locks').status).toBe('pass');
+    // Without --concurrently the same snapshot is young against the 5 min default.
+    const plain = await gate(cluster(), { only: ['old-snapshots'], lockMode: 'ShareUpdateExclusiveLock' });
+    expect(checkOf(plain, 'old-snapshots').status).toBe('pass');
+    expect(findingsOf(plain, 'old-snapshots').find((f) => f.application === 'snap-rr')).toMatchObject({ severity: 'info' });
+    expect(await realConcurrentBuild()).toBe('waited');
+  });
+
+  it('warns without --concurrently on a snapshot older than the warn threshold', async () => {
+    const { client, pid } = await tagged('snap-old');
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM other');
+    await sleep(600);
+    const report = await gate(cluster(), { only: ['old-snapshots'], flags: { 'snapshot-warn': '500ms' } });
+    expect(checkOf(report, 'old-snapshots').status).toBe('warn');
+    expect(findingsOf(report, 'old-snapshots').find((f) => f.application === 'snap-old')).toMatchObject({ severity: 'warn', pid });
+  });
+
+  it('ignores a READ COMMITTED reader idle in transaction (no snapshot), as CIC does', async () => {
+    const { client } = await tagged('snap-reader');
+    await client.query('BEGIN; SELECT * FROM orders LIMIT 1');
+    await sleep(1100);
+    const report = await gate(cluster(), { only: ['old-snapshots', 'locks'], ...concurrently, flags: { 'snapshot-fail': '1s' } });
+    expect(checkOf(report, 'old-snapshots').status).toBe('pass');
+    expect(findingsOf(report, 'old-snapshots').filter((f) => f.application === 'snap-reader')).toEqual([]);
+    expect(checkOf(report, 'locks').status).toBe('pass');
+    expect(await realConcurrentBuild()).toBe('done');
+  });
+
+  it('--concurrently makes an open writer of the table fail locks, however young; a plain ShareUpdateExclusiveLock gate passes it', async () => {
+    const { client, pid } = await tagged('snap-writer');
+    await client.query('BEGIN; UPDATE orders SET total = total + 1 WHERE id = 1');
+    const plain = await gate(cluster(), { only: ['locks'], lockMode: 'ShareUpdateExclusiveLock' });
+    expect(checkOf(plain, 'locks').status).toBe('pass');
+    const report = await gate(cluster(), { only: ['locks', 'old-snapshots'], ...concurrently });
+    expect(checkOf(report, 'locks').status).toBe('fail');
+    const finding = findingsOf(report, 'locks', 'lock-holder').find((f) => f.application === 'snap-writer');
+    expect(finding).toMatchObject({ severity: 'fail', pid, lockMode: 'RowExclusiveLock', granted: true, details: { conflicting: true } });
+    // An idle writer holds no snapshot: old-snapshots has nothing to say about it.
+    expect(findingsOf(report, 'old-snapshots').filter((f) => f.application === 'snap-writer')).toEqual([]);
+    expect(await realConcurrentBuild()).toBe('waited');
+  });
+});

@@ -1,5 +1,6 @@
 // Reporters by name, loaded lazily so a JSON run never loads the table renderer.
 // A reporter formats final results; it never queries the server or decides policy.
+import type { GateReport } from '../gate.js';
 import type { Report } from '../types.js';
 
 export interface ReporterContext {
@@ -11,14 +12,29 @@ export interface ReporterContext {
 
 export type Reporter = (report: Report, context: ReporterContext) => string;
 
+/** Renders several databases (src/gate.ts), each in its own section. */
+export type GateReporter = (gate: GateReport, context: ReporterContext) => string;
+
+interface ReporterModule {
+  default: Reporter;
+  renderGate: GateReporter;
+}
+
 export const REPORTERS = {
-  table: async (): Promise<Reporter> => (await import('./table.js')).default,
-  json: async (): Promise<Reporter> => (await import('./json.js')).default,
+  table: async (): Promise<ReporterModule> => import('./table.js'),
+  json: async (): Promise<ReporterModule> => import('./json.js'),
+  github: async (): Promise<ReporterModule> => import('./github.js'),
+  markdown: async (): Promise<ReporterModule> => import('./markdown.js'),
+  junit: async (): Promise<ReporterModule> => import('./junit.js'),
 } as const;
 
 export type ReporterName = keyof typeof REPORTERS;
 export const REPORTER_NAMES = Object.keys(REPORTERS) as ReporterName[];
 
 export async function loadReporter(name: ReporterName): Promise<Reporter> {
-  return REPORTERS[name]();
+  return (await REPORTERS[name]()).default;
+}
+
+export async function loadGateReporter(name: ReporterName): Promise<GateReporter> {
+  return (await REPORTERS[name]()).renderGate;
 }

@@ -2,7 +2,7 @@ import Table from 'cli-table3';
 import pc from 'picocolors';
 import type { Finding, Report, Status } from '../types.js';
 import { formatDuration } from '../units.js';
-import type { Reporter } from './index.js';
+import type { GateReporter, Reporter } from './index.js';
 
 type Paint = (text: string) => string;
 
@@ -77,3 +77,16 @@ const table: Reporter = (report, { color, exitCode }) => {
 };
 
 export default table;
+
+/** Several databases: one section per database, then the gate's verdict across them all. */
+export const renderGate: GateReporter = (gate, { color, exitCode }) => {
+  const paint = painter(color);
+  const out: string[] = [];
+  for (const db of gate.databases) {
+    out.push(paint.bold(`== ${db.name}${db.optional ? ' (optional)' : ''}: ${LABEL[db.verdict]} ==`));
+    out.push(db.report ? table(db.report, { color, exitCode: db.exitCode }) : `could not be checked: ${db.error ?? 'unknown error'}${db.optional ? ' (optional: does not close the gate)' : ''}\n`);
+  }
+  const blocked = gate.blockedBy.length > 0 ? ` by ${gate.blockedBy.join(', ')}` : '';
+  out.push(`${paint.bold('Gate verdict:')} ${paint[gate.verdict](LABEL[gate.verdict])} across ${gate.databases.length} databases${exitCode === 0 ? '' : `, blocked${blocked}`} (exit ${exitCode}, ${gate.durationMs} ms)\n`);
+  return out.join('\n');
+};

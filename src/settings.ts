@@ -1,0 +1,321 @@
+// The effective settings of a gate run, each with where it came from.
+// Precedence, highest first: command-line flags > environment (PGPREFLIGHT_*, DATABASE_URL,
+// GITHUB_ACTIONS) > the configuration file > built-in defaults. `pgpreflight config`
+// prints exactly what `pgpreflight check` would use.
+import { CHECKS } from '../checks/index.js';
+import type { CheckDefinition } from '../checks/types.js';
+import { shown, type ConfiguredDatabase, type PreflightConfig, type ThresholdValues } from './config.js';
+import { resolveConnection, type ConnectionSpec } from './connection.js';
+import { PreflightError } from './errors.js';
+import { LOCK_MODES, parseLockMode, type LockMode } from './locks.js';
+import { parseOptionValue, type CheckOptionValues } from './options.js';
+import { REPORTER_NAMES, type ReporterName } from './reporters/index.js';
+import type { FailOn } from './runner.js';
+import { parseDuration } from './units.js';
+
+type Env = Record<string, string | undefined>;
+
+/** A value and where it came from: `--format`, `PGPREFLIGHT_FORMAT`, `pgpreflight.config.json: format`, `default`. */
+export interface Sourced<T> {
+  value: T;
+  source: string;
+}
+
+export interface SettingsDatabase {
+  name: string;
+  connection: ConnectionSpec;
+  optional: boolean;
+  /** Where its URL came from (`--url`, `DATABASE_URL`, `SHARD1_URL`, `PGHOST/PGPORT/...`). */
+  urlSource: string;
+  /** Set when an optional database's URL variable is unset: reported, never contacted. */
+  unavailable?: string;
+}
+
+export interface Settings {
+  configPath: string | null;
+  format: Sourced<ReporterName>;
+  failOn: Sourced<FailOn>;
+  lockMode: Sourced<LockMode>;
+  timeoutMs: Sourced<number>;
+  /** 0: no waiting. */
+  waitMs: Sourced<number>;
+  waitMaxIntervalMs: Sourced<number>;
+  concurrency: Sourced<number>;
+  checks: Sourced<CheckDefinition[]>;
+  /** Every check option, by check id then key. */
+  thresholds: Record<string, Record<string, Sourced<number | null>>>;
+  /** Per-table overrides from the file that no flag or environment value replaced. */
+  tableOptions: Record<string, CheckOptionValues>;
+  databases: Sourced<SettingsDatabase[]>;
+}
+
+/** The environment variable that can set a flag: --lock-fail → PGPREFLIGHT_LOCK_FAIL. */
+export function envNameOf(flag: string): string {
+  return `PGPREFLIGHT_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+function listOf(value: unknown): string[] {
+  const items = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return items.flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter((v) => v !== '');
+}
+
+interface Layer<T> {
+  value: T | undefined;
+  source: string;
+}
+
+function pick<T>(layers: readonly Layer<T>[], fallback: T): Sourced<T> {
+  for (const layer of layers) if (layer.value !== undefined) return { value: layer.value, source: layer.source };
+  return { value: fallback, source: 'default' };
+}
+
+function fromFlag(args: Record<string, unknown>, flag: string): string | undefined {
+  const value = args[flag];
+  if (Array.isArray(value)) throw new PreflightError(`--${flag} was given more than once`);
+  return value === undefined ? undefined : String(value);
+}
+
+function fromEnv(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function strictDuration(text: string | undefined, source: string, allowZero: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 0 || (!allowZero && ms === 0)) {
+    throw new PreflightError(`${source} must be a ${allowZero ? '' : 'positive '}duration such as 10s or 5m, got "${text}"`);
+  }
+  return ms;
+}
+
+function strictChoice<T extends string>(text: string | undefined, source: string, choices: readonly T[]): T | undefined {
+  if (text === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(text)) throw new PreflightError(`${source} must be one of ${choices.join(', ')}, got "${text}"`);
+  return text as T;
+}
+
+function strictLockMode(text: string | undefined, source: string): LockMode | undefined {
+  if (text === undefined) return undefined;
+  const mode = parseLockMode(text);
+  if (!mode) throw new PreflightError(`${source} must be one of ${LOCK_MODES.join(', ')}, got "${text}"`);
+  return mode;
+}
+
+function strictConcurrency(text: string | undefined, source: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 64) throw new PreflightError(`${source} must be a whole number from 1 to 64, got "${text}"`);
+  return Number(text);
+}
+
+function checkIds(ids: string[], source: string): string[] {
+  const known = CHECKS.map((c) => c.id);
+  for (const id of ids) if (!known.includes(id)) throw new PreflightError(`unknown check "${id}" in ${source}: the checks are ${known.join(', ')}`);
+  return ids;
+}
+
+/** The name a database given by URL is shown under: host:port/database (no user, no password). */
+function nameOf(connection: ConnectionSpec): string {
+  return `${connection.host}:${connection.port}/${connection.database}`;
+}
+
+function databasesFrom(args: Record<string, unknown>, env: Env, config: PreflightConfig | null): Sourced<SettingsDatabase[]> {
+  // Not split on commas: a URL may contain one.
+  const urls = (Array.isArray(args.url) ? args.url : args.url === undefined ? [] : [args.url]).map(String);
+  if (urls.length > 0) {
+    const databases = urls.map((url) => {
+      const connection = resolveConnection(url, env);
+      return { name: nameOf(connection), connection, optional: false, urlSource: '--url' };
+    });
+    const seen = new Set<string>();
+    for (const db of databases) {
+      if (seen.has(db.name)) throw new PreflightError(`--url names ${db.name} twice: give each database once`);
+      seen.add(db.name);
+    }
+    return { value: databases, source: '--url' };
+  }
+  if (fromEnv(env, 'DATABASE_URL') !== undefined) {
+    const connection = resolveConnection(undefined, env);
+    return { value: [{ name: nameOf(connection), connection, optional: false, urlSource: 'DATABASE_URL' }], source: 'DATABASE_URL' };
+  }
+  if (config && config.databases.length > 0) {
+    return { value: config.databases.map((db) => configuredDatabase(db, env, shown(config.path))), source: `${shown(config.path)}: databases` };
+  }
+  const connection = resolveConnection(undefined, env);
+  return { value: [{ name: nameOf(connection), connection, optional: false, urlSource: 'PGHOST/PGPORT/PGUSER/PGDATABASE' }], source: 'default' };
+}
+
+function configuredDatabase(db: ConfiguredDatabase, env: Env, path: string): SettingsDatabase {
+  const url = fromEnv(env, db.urlEnv);
+  if (url === undefined) {
+    if (db.optional) {
+      // Kept so that every output names it; the gate reports it as not checked.
+      const placeholder = resolveConnection('postgresql://unset@unset.invalid:5432/unset', {});
+      return {
+        name: db.name,
+        connection: { ...placeholder, display: `(${db.urlEnv} is not set)`, secrets: [] },
+        optional: true,
+        urlSource: db.urlEnv,
+        unavailable: `${db.urlEnv} is not set: not checked`,
+      };
+    }
+    throw new PreflightError(`database "${db.name}" in ${path} reads its URL from ${db.urlEnv}, which is not set: export ${db.urlEnv}=postgresql://... or mark the database optional`);
+  }
+  try {
+    return { name: db.name, connection: resolveConnection(url, env), optional: db.optional, urlSource: db.urlEnv };
+  } catch (error) {
+    throw new PreflightError(`${db.urlEnv} (database "${db.name}"): ${(error as Error).message.replace(/^--url /, '')}`);
+  }
+}
+
+function thresholdsFrom(args: Record<string, unknown>, env: Env, config: PreflightConfig | null): Settings['thresholds'] {
+  const out: Settings['thresholds'] = {};
+  for (const check of CHECKS) {
+    const values: Record<string, Sourced<number | null>> = {};
+    for (const [key, spec] of Object.entries(check.options)) {
+      const flagText = fromFlag(args, spec.flag);
+      const envName = envNameOf(spec.flag);
+      const envText = fromEnv(env, envName);
+      const configValue = config?.thresholds[check.id]?.[key];
+      values[key] = pick<number | null>(
+        [
+          { value: flagText === undefined ? undefined : parseOptionValue(spec, flagText, `--${spec.flag}`), source: `--${spec.flag}` },
+          { value: envText === undefined ? undefined : parseOptionValue(spec, envText, envName), source: envName },
+          { value: configValue, source: `${config ? shown(config.path) : ''}: thresholds.${check.id}.${key}` },
+        ],
+        spec.default === null ? null : parseOptionValue(spec, spec.default, `the default of ${spec.flag}`),
+      );
+    }
+    out[check.id] = values;
+  }
+  return out;
+}
+
+/** Per-table overrides from the file, minus whatever a flag or the environment set for every table. */
+function tableOptionsFrom(config: PreflightConfig | null, thresholds: Settings['thresholds']): Record<string, CheckOptionValues> {
+  const out: Record<string, CheckOptionValues> = {};
+  for (const [table, byCheck] of Object.entries(config?.tables ?? {})) {
+    const kept: ThresholdValues = {};
+    for (const [checkId, values] of Object.entries(byCheck)) {
+      const entries = Object.entries(values).filter(([key]) => {
+        const source = thresholds[checkId]?.[key]?.source ?? 'default';
+        return source === 'default' || !(source.startsWith('--') || source.startsWith('PGPREFLIGHT_'));
+      });
+      if (entries.length > 0) kept[checkId] = Object.fromEntries(entries);
+    }
+    out[table] = kept;
+  }
+  return out;
+}
+
+export interface ResolveSettingsInput {
+  args: Record<string, unknown>;
+  env: Env;
+  config: PreflightConfig | null;
+}
+
+export function resolveSettings({ args, env, config }: ResolveSettingsInput): Settings {
+  const c = (key: string): string => `${config ? shown(config.path) : ''}: ${key}`;
+  const format = pick<ReporterName>(
+    [
+      { value: strictChoice(fromFlag(args, 'format'), '--format', REPORTER_NAMES), source: '--format' },
+      { value: strictChoice(fromEnv(env, 'PGPREFLIGHT_FORMAT'), 'PGPREFLIGHT_FORMAT', REPORTER_NAMES), source: 'PGPREFLIGHT_FORMAT' },
+      { value: env.GITHUB_ACTIONS === 'true' ? 'github' : undefined, source: 'GITHUB_ACTIONS=true' },
+      { value: config?.format, source: c('format') },
+    ],
+    'table',
+  );
+  const failOn = pick<FailOn>(
+    [
+      { value: strictChoice(fromFlag(args, 'fail-on'), '--fail-on', ['fail', 'warn'] as const), source: '--fail-on' },
+      { value: strictChoice(fromEnv(env, 'PGPREFLIGHT_FAIL_ON'), 'PGPREFLIGHT_FAIL_ON', ['fail', 'warn'] as const), source: 'PGPREFLIGHT_FAIL_ON' },
+      { value: config?.failOn, source: c('failOn') },
+    ],
+    'fail',
+  );
+  const lockMode = pick<LockMode>(
+    [
+      { value: strictLockMode(fromFlag(args, 'lock-mode'), '--lock-mode'), source: '--lock-mode' },
+      { value: args.concurrently === true ? 'ShareUpdateExclusiveLock' : undefined, source: '--concurrently' },
+      { value: strictLockMode(fromEnv(env, 'PGPREFLIGHT_LOCK_MODE'), 'PGPREFLIGHT_LOCK_MODE'), source: 'PGPREFLIGHT_LOCK_MODE' },
+      { value: config?.lockMode, source: c('lockMode') },
+    ],
+    'AccessExclusiveLock',
+  );
+  const timeoutMs = pick<number>(
+    [
+      { value: strictDuration(fromFlag(args, 'timeout'), '--timeout', false), source: '--timeout' },
+      { value: strictDuration(fromEnv(env, 'PGPREFLIGHT_TIMEOUT'), 'PGPREFLIGHT_TIMEOUT', false), source: 'PGPREFLIGHT_TIMEOUT' },
+      { value: config?.timeoutMs, source: c('timeout') },
+    ],
+    10_000,
+  );
+  const waitMs = pick<number>(
+    [
+      { value: strictDuration(fromFlag(args, 'wait'), '--wait', true), source: '--wait' },
+      { value: strictDuration(fromEnv(env, 'PGPREFLIGHT_WAIT'), 'PGPREFLIGHT_WAIT', true), source: 'PGPREFLIGHT_WAIT' },
+      { value: config?.waitMs, source: c('wait') },
+    ],
+    0,
+  );
+  const waitMaxIntervalMs = pick<number>(
+    [
+      { value: strictDuration(fromFlag(args, 'wait-max-interval'), '--wait-max-interval', false), source: '--wait-max-interval' },
+      { value: strictDuration(fromEnv(env, 'PGPREFLIGHT_WAIT_MAX_INTERVAL'), 'PGPREFLIGHT_WAIT_MAX_INTERVAL', false), source: 'PGPREFLIGHT_WAIT_MAX_INTERVAL' },
+      { value: config?.waitMaxIntervalMs, source: c('waitMaxInterval') },
+    ],
+    30_000,
+  );
+  const concurrency = pick<number>(
+    [
+      { value: strictConcurrency(fromFlag(args, 'concurrency'), '--concurrency'), source: '--concurrency' },
+      { value: strictConcurrency(fromEnv(env, 'PGPREFLIGHT_CONCURRENCY'), 'PGPREFLIGHT_CONCURRENCY'), source: 'PGPREFLIGHT_CONCURRENCY' },
+      { value: config?.concurrency, source: c('concurrency') },
+    ],
+    4,
+  );
+  const onlyFlag = listOf(args.only);
+  const skipFlag = listOf(args.skip);
+  const only = pick<string[]>(
+    [
+      { value: onlyFlag.length > 0 ? checkIds(onlyFlag, '--only') : undefined, source: '--only' },
+      { value: fromEnv(env, 'PGPREFLIGHT_ONLY') === undefined ? undefined : checkIds(listOf(env.PGPREFLIGHT_ONLY), 'PGPREFLIGHT_ONLY'), source: 'PGPREFLIGHT_ONLY' },
+      { value: config?.only, source: c('only') },
+    ],
+    [],
+  );
+  const skip = pick<string[]>(
+    [
+      { value: skipFlag.length > 0 ? checkIds(skipFlag, '--skip') : undefined, source: '--skip' },
+      { value: fromEnv(env, 'PGPREFLIGHT_SKIP') === undefined ? undefined : checkIds(listOf(env.PGPREFLIGHT_SKIP), 'PGPREFLIGHT_SKIP'), source: 'PGPREFLIGHT_SKIP' },
+      { value: config?.skip, source: c('skip') },
+    ],
+    [],
+  );
+  const selected = CHECKS.filter((check) => (only.value.length === 0 || only.value.includes(check.id)) && !skip.value.includes(check.id));
+  const checksSource = [only, skip].filter((s) => s.source !== 'default').map((s) => s.source).join(' + ') || 'default';
+  const thresholds = thresholdsFrom(args, env, config);
+  return {
+    configPath: config?.path ?? null,
+    format,
+    failOn,
+    lockMode,
+    timeoutMs,
+    waitMs,
+    waitMaxIntervalMs,
+    concurrency,
+    checks: { value: selected, source: checksSource },
+    thresholds,
+    tableOptions: tableOptionsFrom(config, thresholds),
+    databases: databasesFrom(args, env, config),
+  };
+}
+
+/** The plain option values runOnce takes, for the selected checks. */
+export function optionValuesOf(settings: Settings): CheckOptionValues {
+  const out: CheckOptionValues = {};
+  for (const check of settings.checks.value) {
+    out[check.id] = Object.fromEntries(Object.entries(settings.thresholds[check.id] ?? {}).map(([key, sourced]) => [key, sourced.value]));
+  }
+  return out;
+}

@@ -59,6 +59,27 @@ function strictSslMode(value: string, source: string): SslMode {
   return value as SslMode;
 }
 
+const SSL_PARAMETERS = new Set(['sslmode', 'sslrootcert', 'sslcert', 'sslkey']);
+
+/**
+ * Takes the ssl* query parameters out of a URL before pg-connection-string sees it: it
+ * would read the certificate files itself, treat prefer/require/verify-ca as verify-full
+ * and print a warning on stderr. tlsFor() applies libpq's meaning of each mode instead.
+ */
+function splitSslParameters(url: string): { rest: string; ssl: Record<string, string> } {
+  const question = url.indexOf('?');
+  if (question < 0) return { rest: url, ssl: {} };
+  const ssl: Record<string, string> = {};
+  const kept: string[] = [];
+  for (const pair of url.slice(question + 1).split('&')) {
+    const equals = pair.indexOf('=');
+    const key = decodeURIComponent(equals < 0 ? pair : pair.slice(0, equals));
+    if (SSL_PARAMETERS.has(key)) ssl[key] = decodeURIComponent(equals < 0 ? '' : pair.slice(equals + 1));
+    else if (pair !== '') kept.push(pair);
+  }
+  return { rest: kept.length > 0 ? `${url.slice(0, question)}?${kept.join('&')}` : url.slice(0, question), ssl };
+}
+
 /** Builds the connection spec from a URL (or DATABASE_URL) layered over libpq's environment. */
 export function resolveConnection(url: string | undefined, env: Env = process.env): ConnectionSpec {
   const source = url !== undefined ? '--url' : env.DATABASE_URL ? 'DATABASE_URL' : undefined;
@@ -69,12 +90,16 @@ export function resolveConnection(url: string | undefined, env: Env = process.en
       throw new PreflightError(`${source} is not a PostgreSQL URL: expected postgresql://user@host:5432/database`);
     }
     try {
-      const parsed = parseConnectionString(text) as Record<string, unknown>;
-      fromUrl = Object.fromEntries(
-        Object.entries(parsed)
-          .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
-          .map(([k, v]) => [k, String(v)]),
-      );
+      const { rest, ssl } = splitSslParameters(text);
+      const parsed = parseConnectionString(rest) as Record<string, unknown>;
+      fromUrl = {
+        ...Object.fromEntries(
+          Object.entries(parsed)
+            .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
+            .map(([k, v]) => [k, String(v)]),
+        ),
+        ...ssl,
+      };
     } catch {
       // The parser's message may echo the URL, password included: say only what is wrong.
       throw new PreflightError(`${source} is not a valid PostgreSQL URL: expected postgresql://user@host:5432/database`);

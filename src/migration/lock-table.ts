@@ -6,6 +6,7 @@
 // Columns:
 //   lock            the mode on the statement's own table (or index, for index statements)
 //   referencedLock  the mode on a second table the statement names (FK target, partition)
+//   indexTableLock  for index statements, the mode on the index's (unnamed) table
 //   rewrite         rewrites every row while holding `lock`: time grows with the table
 //   scan            reads every row (or builds an index) while holding `lock`
 //   inTransaction   may run inside BEGIN ... COMMIT
@@ -17,6 +18,8 @@ export interface LockRule {
   statement: string;
   lock: LockMode;
   referencedLock?: LockMode;
+  /** For statements naming an index: the mode on the index's table, which the statement does not name. */
+  indexTableLock?: LockMode;
   rewrite: boolean;
   scan: boolean;
   inTransaction: boolean;
@@ -84,6 +87,7 @@ export const LOCK_RULES = {
   // RENAME of a table, column or constraint.
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-RENAME
   rename: { statement: 'ALTER TABLE ... RENAME', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-RENAME` },
+  // Only the index is locked, not its table.
   // https://www.postgresql.org/docs/current/sql-alterindex.html
   'rename-index': { statement: 'ALTER INDEX ... RENAME', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-alterindex.html' },
   // SET STATISTICS, column SET (n_distinct ...), CLUSTER ON, SET WITHOUT CLUSTER.
@@ -116,9 +120,9 @@ export const LOCK_RULES = {
   'create-index-concurrently': { statement: 'CREATE INDEX CONCURRENTLY', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: false, concurrently: true, docs: `${CREATE_INDEX}#SQL-CREATEINDEX-CONCURRENTLY` },
   // DROP INDEX takes AccessExclusiveLock on the index and its table (the table is not named in the statement).
   // https://www.postgresql.org/docs/current/sql-dropindex.html
-  'drop-index': { statement: 'DROP INDEX', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, safe: 'DROP INDEX CONCURRENTLY, outside a transaction block', docs: 'https://www.postgresql.org/docs/current/sql-dropindex.html' },
+  'drop-index': { statement: 'DROP INDEX', lock: 'AccessExclusiveLock', indexTableLock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, safe: 'DROP INDEX CONCURRENTLY, outside a transaction block', docs: 'https://www.postgresql.org/docs/current/sql-dropindex.html' },
   // https://www.postgresql.org/docs/current/sql-dropindex.html
-  'drop-index-concurrently': { statement: 'DROP INDEX CONCURRENTLY', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: false, concurrently: true, docs: 'https://www.postgresql.org/docs/current/sql-dropindex.html' },
+  'drop-index-concurrently': { statement: 'DROP INDEX CONCURRENTLY', lock: 'ShareUpdateExclusiveLock', indexTableLock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: false, concurrently: true, docs: 'https://www.postgresql.org/docs/current/sql-dropindex.html' },
   // REINDEX TABLE: ShareLock on the table for the rebuild.
   // https://www.postgresql.org/docs/current/sql-reindex.html
   reindex: { statement: 'REINDEX TABLE', lock: 'ShareLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, safe: 'REINDEX ... CONCURRENTLY, outside a transaction block', docs: 'https://www.postgresql.org/docs/current/sql-reindex.html' },

@@ -4,6 +4,7 @@
 // sslmode semantics: https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
@@ -165,7 +166,9 @@ function tlsFor(spec: ConnectionSpec, useTls: boolean): false | TlsOptions {
     rejectUnauthorized: true,
     ...(ca === undefined ? {} : { ca }),
     ...clientCert,
-    ...(spec.sslMode === 'verify-full' ? { servername: spec.host } : { checkServerIdentity: () => undefined }),
+    // verify-full checks the name against the certificate. An IP address is checked by
+    // Node against the socket's host (an IP may not be sent as TLS server name, RFC 6066).
+    ...(spec.sslMode === 'verify-full' ? (isIP(spec.host) === 0 ? { servername: spec.host } : {}) : { checkServerIdentity: () => undefined }),
   };
 }
 
@@ -225,12 +228,15 @@ export async function connect(spec: ConnectionSpec, options: ConnectOptions): Pr
       await client.connect();
       return client;
     } catch (error) {
-      lastError = error;
+      // A wrong password says more than the fallback attempt's "no pg_hba.conf entry".
+      if ((lastError as { code?: string } | undefined)?.code !== '28P01') lastError = error;
       await client.end().catch(() => undefined);
       const message = (error as Error).message ?? '';
-      const retry =
-        index < attempts.length - 1 &&
-        ((useTls && /does not support SSL/i.test(message)) || (!useTls && (error as { code?: string }).code === '28000'));
+      // As libpq: prefer falls back to plain when the server has no TLS or refuses the
+      // TLS login (pg_hba.conf hostnossl); allow tries TLS when the plain login is refused.
+      const code = (error as { code?: string }).code;
+      const loginRefused = code === '28000' || code === '28P01';
+      const retry = index < attempts.length - 1 && ((useTls && (/does not support SSL/i.test(message) || loginRefused)) || (!useTls && loginRefused));
       if (!retry) break;
     }
   }

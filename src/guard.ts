@@ -162,6 +162,8 @@ interface AttemptOutcome {
   /** Last blockers seen while the migration waited (for a lock_timeout the guard did not cause). */
   lastCulprits: Culprit[];
   guardProblem: string | null;
+  /** The guard saw a backend with the migration's application_name at least once. */
+  sawMigration: boolean;
   durationMs: number;
 }
 
@@ -177,6 +179,7 @@ async function watchQueue(request: GuardRequest, appName: string, done: Promise<
     client = await connect(request.connection, { applicationName: GUARD_APPLICATION_NAME, timeoutMs: request.gate.timeoutMs });
     while (!finished) {
       const snapshot = await takeSnapshot(client, { tables: request.gate.tables, checks: [], options: {}, statementTimeoutMs: request.gate.timeoutMs, queries: BLOCKING_TREE_QUERIES });
+      if (snapshot.sessions.some((s) => s.application === appName)) outcome.sawMigration = true;
       const { waiting } = lookAtQueue(snapshot, appName, firstSeen, Date.now());
       if (waiting) {
         if (waiting.culprits.length > 0) outcome.lastCulprits = waiting.culprits;
@@ -201,7 +204,7 @@ async function watchQueue(request: GuardRequest, appName: string, done: Promise<
 /** Runs the command once under the guard. */
 async function attemptCommand(request: GuardRequest, out: GuardOutput, appName: string, signals: SignalForwarder): Promise<AttemptOutcome> {
   const started = performance.now();
-  const outcome: AttemptOutcome = { exitCode: 0, signal: null, lockFailure: false, cancels: [], lastCulprits: [], guardProblem: null, durationMs: 0 };
+  const outcome: AttemptOutcome = { exitCode: 0, signal: null, lockFailure: false, cancels: [], lastCulprits: [], guardProblem: null, sawMigration: false, durationMs: 0 };
   const env = {
     ...request.env,
     PGOPTIONS: childPgOptions(request.env.PGOPTIONS, request.lockTimeoutMs, request.statementTimeoutMs),
@@ -324,7 +327,9 @@ export async function runGuarded(request: GuardRequest, out: GuardOutput): Promi
         retryReason =
           outcome.cancels.length > 0
             ? cancels
-            : `lock_timeout (${formatDuration(request.lockTimeoutMs)}) hit${outcome.lastCulprits.length > 0 ? `; blocked by ${outcome.lastCulprits.map(describeCulprit).join('; ')}` : ''}`;
+            : `lock_timeout (${formatDuration(request.lockTimeoutMs)}) hit${outcome.lastCulprits.length > 0 ? `; blocked by ${outcome.lastCulprits.map(describeCulprit).join('; ')}` : ''}${
+                outcome.sawMigration ? '' : ` (the guard never saw a backend named ${appName}: the tool may set its own application_name)`
+              }`;
         if (last) {
           say(`${label} ${retryReason}; exit ${outcome.exitCode} after ${took}, no retries left`);
           return outcome.exitCode;

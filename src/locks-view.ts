@@ -44,7 +44,8 @@ function childLines(node: TreeNode, prefix: string, last: boolean, c: Colors): s
 
 function rootLines(root: TreeNode, c: Colors): string[] {
   const lines = [`${c.red('●')} ${c.bold(who(root))}${facts(root) ? ` · ${facts(root)}` : ''}`];
-  if (root.query) lines.push(`  query: ${root.query}`);
+  // An idle session's query is the last one it ran, not what it is doing.
+  if (root.query) lines.push(`  ${root.state?.startsWith('idle') ? 'last query' : 'query'}: ${root.query}`);
   lines.push(`  blocks ${c.bold(String(root.waitingBehind))} session(s), oldest wait ${age(root.oldestWaitSeconds)}`);
   if (root.remediation) {
     lines.push(`  fix: ${c.bold(root.remediation.sql)}`);

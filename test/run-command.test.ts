@@ -1,6 +1,9 @@
 // `pgpreflight run -- <command>`: the gate, then a real `psql` migration under the
 // guard, against real lock queues on a throwaway server.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, session, sleep, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
@@ -8,6 +11,8 @@ import { CLI, runCli, session, sleep, useCluster, waitFor, waitUntilWaiting } fr
 const PSQL = '/usr/bin/psql';
 // Only the core lock checks: these tests stage young holders that must pass the gate.
 const GATE = ['--only', 'locks,idle-in-transaction,long-running-queries'];
+// Thresholds a fresh holder stays under even on a loaded machine, so the gate passes on every retry.
+const FRESH = ['--lock-warn', '1min', '--lock-fail', '2min', '--idle-warn', '1min', '--idle-fail', '2min'];
 
 const cluster = useCluster();
 const open: pg.Client[] = [];
@@ -126,7 +131,7 @@ describe('pgpreflight run', () => {
 
   it('cancels a migration queued behind a fresh holder so readers flow, names the holder, and succeeds on retry once it leaves', async () => {
     const holder = await freshHolder();
-    const run = start([...base(), '--max-queue-wait', '1s', '--retry-delay', '200ms', '--guard-interval', '100ms', ...psql('ALTER TABLE orders ADD COLUMN guarded int')]);
+    const run = start([...base(), ...FRESH, '--max-queue-wait', '1s', '--retry-delay', '200ms', '--guard-interval', '100ms', ...psql('ALTER TABLE orders ADD COLUMN guarded int')]);
     await waitUntilWaiting(cluster(), run.appName);
     const readers = await queuedReaders(3);
     await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'rn-reader-%' AND wait_event_type = 'Lock' HAVING count(*) = 3");
@@ -148,7 +153,7 @@ describe('pgpreflight run', () => {
 
   it('cancels when more than --max-queued queries wait behind the migration', async () => {
     const holder = await freshHolder();
-    const run = start([...base(), '--max-queue-wait', '30s', '--max-queued', '2', '--retries', '0', '--guard-interval', '100ms', ...psql('ALTER TABLE orders ADD COLUMN never_added int')]);
+    const run = start([...base(), ...FRESH, '--max-queue-wait', '30s', '--max-queued', '2', '--retries', '0', '--guard-interval', '100ms', ...psql('ALTER TABLE orders ADD COLUMN never_added int')]);
     await waitUntilWaiting(cluster(), run.appName);
     const readers = await queuedReaders(3);
     await Promise.all(readers);
@@ -164,7 +169,7 @@ describe('pgpreflight run', () => {
 
   it('retries a lock_timeout (55P03) and names the holder the server message does not', async () => {
     const holder = await freshHolder();
-    const result = await runCli([...base(), '--max-queue-wait', '30s', '--lock-timeout', '500ms', '--retries', '1', '--retry-delay', '100ms', '--guard-interval', '100ms', ...psql('ALTER TABLE orders ADD COLUMN timed_out int')]);
+    const result = await runCli([...base(), ...FRESH, '--max-queue-wait', '30s', '--lock-timeout', '500ms', '--retries', '1', '--retry-delay', '100ms', '--guard-interval', '100ms', ...psql('ALTER TABLE orders ADD COLUMN timed_out int')]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('canceling statement due to lock timeout');
     const lines = attemptLines(result.stderr);
@@ -172,6 +177,21 @@ describe('pgpreflight run', () => {
     expect(lines[0]).toMatch(/^pgpreflight run: attempt 1\/2: lock_timeout \(500ms\) hit; blocked by pid \d+/);
     expect(lines[0]).toContain(`pid ${holder.pid}`);
     expect(lines[1]).toMatch(/^pgpreflight run: attempt 2\/2: .*no retries left/);
+  });
+
+  it('gates the tables a --migration file touches, without --table', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'pgpreflight-run-')), 'add_column.sql');
+    writeFileSync(file, 'ALTER TABLE orders ADD COLUMN from_file int;\n');
+    const holder = await freshHolder();
+    await sleep(400);
+    const args = ['run', '--url', cluster().url(), '--migration', file, ...GATE, '--lock-fail', '200ms', '--', PSQL, cluster().url(), '-X', '-v', 'ON_ERROR_STOP=1', '-f', file];
+    const blocked = await runCli(args);
+    expect(blocked.code).toBe(1);
+    expect(attemptLines(blocked.stderr)[0]).toContain('command not started');
+    await holder.client.query('COMMIT');
+    const clean = await runCli(args);
+    expect(clean.code).toBe(0);
+    expect(await hasColumn('from_file')).toBe(true);
   });
 
   it('does not retry a failure that is not about locks', async () => {

@@ -4,7 +4,6 @@
 import { resolveConnection } from '../connection.js';
 import { PreflightError } from '../errors.js';
 import { runGuarded } from '../guard.js';
-import { analyzeMigrations, mergeTableRequests } from '../migration/index.js';
 import { resolveCheckOptions } from '../options.js';
 import { loadReporter } from '../reporters/index.js';
 import type { FailOn } from '../runner.js';
@@ -70,8 +69,11 @@ const run: CommandModule = {
     if (migrations.includes('-')) throw new PreflightError('--migration - is not available with run: the command may need standard input; pass the file path');
     const concurrentFlag = args.concurrently === true;
     const lockMode = parseLockModeFlag((args['lock-mode'] as string | undefined) ?? (concurrentFlag ? 'ShareUpdateExclusiveLock' : undefined));
-    const analysis = migrations.length > 0 ? await analyzeMigrations(migrations) : undefined;
-    const tables = mergeTableRequests(parseTables(listOf(args.table), lockMode), analysis?.tables ?? []);
+    const given = parseTables(listOf(args.table), lockMode);
+    // The SQL parser (WASM) loads only when a migration file is given.
+    const migration = migrations.length > 0 ? await import('../migration/index.js') : undefined;
+    const analysis = migration ? await migration.analyzeMigrations(migrations) : undefined;
+    const tables = migration && analysis ? migration.mergeTableRequests(given, analysis.tables) : given;
     if (tables.length === 0) throw new PreflightError('no table to gate: pass --table <name> or --migration <file>');
     const checks = selectChecks(listOf(args.only), listOf(args.skip));
     const options = resolveCheckOptions(checks, thresholdArgs(args));

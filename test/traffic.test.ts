@@ -92,7 +92,7 @@ describe('traffic', () => {
 
   it('takes --sample and --lock-timeout on the command line (built CLI)', async () => {
     const result = await runCli(['check', '--url', cluster().url(), '--table', 'quiet', '--only', 'traffic', '--sample', '1s', '--lock-timeout', '2s', '--format', 'json']);
-    expect(result.code).toBe(0);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     const report = JSON.parse(result.stdout) as Report;
     expect(traffic(report, 'public.quiet').details).toMatchObject({ method: 'sample', lockTimeoutMs: 2000, queued: 0 });
     const tooLong = await runCli(['check', '--url', cluster().url(), '--table', 'quiet', '--only', 'traffic', '--sample', '20s', '--timeout', '5s']);

@@ -164,7 +164,7 @@ export function serverOsUser(): OsUser | undefined {
   return user;
 }
 
-function chownTree(path: string, user: OsUser | undefined): void {
+export function chownTree(path: string, user: OsUser | undefined): void {
   if (!user) return;
   chownSync(path, user.uid, user.gid);
   if (statSync(path).isDirectory()) {
@@ -172,7 +172,8 @@ function chownTree(path: string, user: OsUser | undefined): void {
   }
 }
 
-function runAs(user: OsUser | undefined, file: string, args: string[]): { command: string; args: string[] } {
+/** The command line that runs a file as `user` (setpriv, dying with its parent), or as ourselves. */
+export function runAs(user: OsUser | undefined, file: string, args: string[]): { command: string; args: string[] } {
   if (!user) return { command: file, args };
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
   if (setpriv) {

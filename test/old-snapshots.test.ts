@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { checkOf, findingsOf, gate, session, sleep, useCluster } from './helpers.js';
+import type { Report } from '../src/types.js';
+import { checkOf, findingsOf, gate, runCli, session, sleep, useCluster } from './helpers.js';
 
 // --concurrently semantics, staged as in ../shared/postgres-facts.md ("What CREATE INDEX
 // CONCURRENTLY waits for"), and checked against a real CREATE INDEX CONCURRENTLY.
@@ -100,5 +101,17 @@ describe('old-snapshots and --concurrently', () => {
     // An idle writer holds no snapshot: old-snapshots has nothing to say about it.
     expect(findingsOf(report, 'old-snapshots').filter((f) => f.application === 'snap-writer')).toEqual([]);
     expect(await realConcurrentBuild()).toBe('waited');
+  });
+
+  it('check --concurrently on the built CLI: ShareUpdateExclusiveLock, and exit 1 on an old snapshot', async () => {
+    const { client, pid } = await tagged('snap-cli');
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM other');
+    await sleep(1100);
+    const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--concurrently', '--only', 'old-snapshots,locks', '--snapshot-fail', '1s', '--format', 'json']);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 1, stderr: '' });
+    const report = JSON.parse(result.stdout) as Report;
+    expect(report.targets[0]?.lockMode).toBe('ShareUpdateExclusiveLock');
+    expect(report.verdict).toBe('fail');
+    expect(findingsOf(report, 'old-snapshots').find((f) => f.application === 'snap-cli')).toMatchObject({ severity: 'fail', pid });
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { backoffMs, childPgOptions, MAX_RETRY_DELAY_MS } from '../src/guard.js';
 import { CLI, runCli, session, sleep, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const PSQL = '/usr/bin/psql';
@@ -201,6 +202,14 @@ describe('pgpreflight run', () => {
     const lines = attemptLines(result.stderr);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/command failed with exit 1 .*not retried/);
+  });
+
+  it('backs off exponentially with jitter, capped, and keeps the caller\'s PGOPTIONS before its own', () => {
+    expect([1, 2, 3].map((retry) => backoffMs(retry, 1000, () => 0))).toEqual([500, 1000, 2000]);
+    expect([1, 2, 3].map((retry) => backoffMs(retry, 1000, () => 1))).toEqual([1000, 2000, 4000]);
+    expect(backoffMs(30, 1000, () => 1)).toBe(MAX_RETRY_DELAY_MS);
+    expect(childPgOptions(undefined, 4000, 30000)).toBe('-c lock_timeout=4000 -c statement_timeout=30000');
+    expect(childPgOptions('-c search_path=app', 4000, 30000)).toBe('-c search_path=app -c lock_timeout=4000 -c statement_timeout=30000');
   });
 
   it('forwards Ctrl-C to the command and stops', async () => {

@@ -90,9 +90,14 @@ async function confirm(io: Io, question: string): Promise<boolean> {
   }
 }
 
-async function terminate(io: Io, args: Args, client: pg.Client, spec: ConnectionSpec, tables: readonly TableRequest[], timeoutMs: number, mode: TerminateMode): Promise<number> {
+/** --older-than in ms; checked before connecting, so a typo never reaches the server. */
+function olderThanOf(args: Args): number {
   if (args['older-than'] === undefined) throw new PreflightError('--terminate needs --older-than <duration>, e.g. --terminate idle --older-than 5m');
-  const olderThanMs = parsePositiveDuration(String(args['older-than']), '--older-than');
+  return parsePositiveDuration(String(args['older-than']), '--older-than');
+}
+
+async function terminate(io: Io, args: Args, client: pg.Client, spec: ConnectionSpec, tables: readonly TableRequest[], timeoutMs: number, mode: TerminateMode): Promise<number> {
+  const olderThanMs = olderThanOf(args);
   const { tree, ownPid } = await look(client, tables, timeoutMs, spec.display);
   const plan = selectTerminations(tree, mode, olderThanMs, ownPid);
   const color = useColor(io);
@@ -147,6 +152,7 @@ const locks: CommandModule = {
     const intervalMs = watching ? parsePositiveDuration(String(args.watch) || DEFAULT_WATCH_INTERVAL, '--watch') : 0;
     const refreshes = args.refreshes === undefined ? null : parseCount(String(args.refreshes)) ?? null;
     if (args.refreshes !== undefined && (refreshes === null || refreshes < 1)) throw new PreflightError(`--refreshes must be a whole number of at least 1, got "${String(args.refreshes)}"`);
+    if (mode !== undefined) olderThanOf(args);
     const spec = resolveConnection(args.url as string | undefined, io.env);
     const client = await connect(spec, { applicationName: APPLICATION_NAME, timeoutMs });
     try {

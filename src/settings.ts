@@ -295,6 +295,7 @@ export function resolveSettings({ args, env, config }: ResolveSettingsInput): Se
   const selected = CHECKS.filter((check) => (only.value.length === 0 || only.value.includes(check.id)) && !skip.value.includes(check.id));
   const checksSource = [only, skip].filter((s) => s.source !== 'default').map((s) => s.source).join(' + ') || 'default';
   const thresholds = thresholdsFrom(args, env, config);
+  let databases: Sourced<SettingsDatabase[]> | undefined;
   return {
     configPath: config?.path ?? null,
     format,
@@ -307,7 +308,11 @@ export function resolveSettings({ args, env, config }: ResolveSettingsInput): Se
     checks: { value: selected, source: checksSource },
     thresholds,
     tableOptions: tableOptionsFrom(config, thresholds),
-    databases: databasesFrom(args, env, config),
+    // Resolved on first use: `check --offline` never needs a database, so an unset URL variable must not stop it.
+    get databases(): Sourced<SettingsDatabase[]> {
+      databases ??= databasesFrom(args, env, config);
+      return databases;
+    },
   };
 }
 

@@ -23,7 +23,7 @@ export async function configFor(args: Args, io: Io): Promise<Awaited<ReturnType<
 }
 
 /** Runs the gate once, or with --wait until it opens; null when Ctrl-C interrupted the wait. */
-async function runWithWait(settings: Settings, attempt: () => Promise<GateResult>, io: Io): Promise<GateResult | null> {
+async function runWithWait(settings: Settings, attempt: () => Promise<GateResult>, io: Io, secrets: readonly string[]): Promise<GateResult | null> {
   if (settings.waitMs.value <= 0) {
     return withSpinner(io, settings.format.value === 'table', `Inspecting ${settings.databases.value.map((d) => d.connection.display).join(', ')}`, attempt);
   }
@@ -36,7 +36,7 @@ async function runWithWait(settings: Settings, attempt: () => Promise<GateResult
       maxIntervalMs: settings.waitMaxIntervalMs.value,
       signal: controller.signal,
       attempt,
-      log: (line) => io.stderr.write(`${line}\n`),
+      log: (line) => io.stderr.write(`${redact(line, secrets)}\n`),
     });
     if (outcome.kind === 'interrupted') {
       io.stderr.write(`pgpreflight: interrupted (Ctrl-C) while waiting, after ${outcome.attempts} attempt(s): the gate stays closed, the migration must not run\n`);
@@ -83,8 +83,7 @@ const check: CommandModule = {
   async handler(args, io) {
     const config = await configFor(args, io);
     const settings = resolveSettings({ args, env: io.env, config });
-    const databases: GateDatabase[] = settings.databases.value;
-    const secrets = secretsOf(databases);
+    let secrets: string[] = [];
     try {
       const migrationPaths = (args.migration as string[] | undefined) ?? [];
       const migration = migrationPaths.length > 0 ? await analyzeMigrations(migrationPaths, io.stdin) : undefined;
@@ -94,6 +93,8 @@ const check: CommandModule = {
         io.stdout.write(offline.text);
         return offline.exitCode;
       }
+      const databases: GateDatabase[] = settings.databases.value;
+      secrets = secretsOf(databases);
       const tables = mergeTableRequests(parseTables(listOf(args.table), settings.lockMode.value), migration?.tables ?? []);
       if (tables.length === 0 && !migration) throw new PreflightError('no table to check: pass --table <name> (repeatable), e.g. --table orders');
       const failOn = settings.failOn.value;
@@ -111,7 +112,7 @@ const check: CommandModule = {
           failOn,
           concurrency: settings.concurrency.value,
         });
-      const result = await runWithWait(settings, attempt, io);
+      const result = await runWithWait(settings, attempt, io, secrets);
       if (result === null) return 130;
       const { gate, exitCode } = result;
       const context = { color: useColor(io), exitCode };

@@ -178,7 +178,9 @@ async function watchQueue(request: GuardRequest, appName: string, done: Promise<
   try {
     client = await connect(request.connection, { applicationName: GUARD_APPLICATION_NAME, timeoutMs: request.gate.timeoutMs });
     while (!finished) {
-      const snapshot = await takeSnapshot(client, { tables: request.gate.tables, checks: [], options: {}, statementTimeoutMs: request.gate.timeoutMs, queries: BLOCKING_TREE_QUERIES });
+      // No targets: every waiting lock is in the snapshot anyway, and a migration that renames
+      // or drops its table must not make the guard's own lookup fail.
+      const snapshot = await takeSnapshot(client, { tables: [], checks: [], options: {}, statementTimeoutMs: request.gate.timeoutMs, queries: BLOCKING_TREE_QUERIES });
       if (snapshot.sessions.some((s) => s.application === appName)) outcome.sawMigration = true;
       const { waiting } = lookAtQueue(snapshot, appName, firstSeen, Date.now());
       if (waiting) {

@@ -74,7 +74,7 @@ const run: CommandModule = {
     const migration = migrations.length > 0 ? await import('../migration/index.js') : undefined;
     const analysis = migration ? await migration.analyzeMigrations(migrations) : undefined;
     const tables = migration && analysis ? migration.mergeTableRequests(given, analysis.tables) : given;
-    if (tables.length === 0) throw new PreflightError('no table to gate: pass --table <name> or --migration <file>');
+    if (tables.length === 0 && !analysis) throw new PreflightError('no table to gate: pass --table <name> or --migration <file>');
     const checks = selectChecks(listOf(args.only), listOf(args.skip));
     const options = resolveCheckOptions(checks, thresholdArgs(args));
     const connection = resolveConnection(args.url as string | undefined, io.env);
@@ -89,6 +89,7 @@ const run: CommandModule = {
           options,
           timeoutMs: parsePositiveDuration(String(args.timeout ?? '10s'), '--timeout'),
           concurrently: concurrentFlag || analysis?.concurrently === true,
+          migration: analysis,
         },
         connection,
         failOn,

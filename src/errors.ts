@@ -1,9 +1,20 @@
 // Errors a person can act on: one line naming the problem and the fix, exit code 2.
 
+/**
+ * Keeps a message on one line and harmless for a terminal: control characters that
+ * came from user input (a --table with a newline or an escape sequence) or from a
+ * server message are shown escaped, as \n or \u001b.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 export class PreflightError extends Error {
   readonly exitCode = 2;
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(oneLine(message), options);
     this.name = 'PreflightError';
   }
 }

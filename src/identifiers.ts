@@ -40,7 +40,8 @@ export function parseQualifiedName(input: string): QualifiedName | string {
     } else {
       const match = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(text.slice(i));
       if (!match) return `"${input}" is not a table name: expected name or schema.name, quote names with capitals or spaces ("Orders")`;
-      part = match[0].toLowerCase();
+      // Only A-Z fold: PostgreSQL leaves other letters alone in multibyte encodings such as UTF-8.
+      part = match[0].replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
       i += match[0].length;
     }
     if (Buffer.byteLength(part, 'utf8') > MAX_IDENTIFIER_BYTES) return `"${part.slice(0, 20)}..." is longer than PostgreSQL's 63-byte identifier limit`;

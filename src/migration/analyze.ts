@@ -47,9 +47,10 @@ export interface Danger {
 
 export interface MigrationStatement {
   file: string;
-  /** 1-based line and column of the statement's first token. */
+  /** 1-based line and column of the statement's first token, and the line of its last. */
   line: number;
   column: number;
+  endLine: number;
   excerpt: string;
   /** The parse node's type, e.g. AlterTableStmt. */
   nodeType: string;
@@ -72,6 +73,8 @@ export interface MigrationStatement {
   safe: string[];
   /** Relations this statement creates (CREATE TABLE/INDEX/VIEW): later statements on them lock nothing live. */
   creates: string[];
+  /** Relations it locks that the migration created earlier (they hold no live traffic). */
+  newRelations: string[];
 }
 
 // ---- AST access: the parse tree is JSON of { NodeType: fields } objects.
@@ -353,7 +356,7 @@ function alterTableParts(stmt: Fields, state: FileState): Part[] {
 }
 
 function createTableParts(stmt: Fields): Part[] {
-  const parents = list(stmt.inhRelations).map((r) => fromRangeVar(r, 'AccessExclusiveLock', 'referenced'));
+  const parents = list(stmt.inhRelations).map((r) => fromRangeVar(r, 'AccessExclusiveLock', 'table'));
   if (stmt.partbound !== undefined) return [{ kind: 'create-partition', relations: parents.filter((p): p is LockedRelation => p !== undefined).map((p) => ({ ...p, mode: 'AccessExclusiveLock' as LockMode })) }];
   if (parents.length > 0) return [{ kind: UNKNOWN, relations: parents.filter((p): p is LockedRelation => p !== undefined) }];
   const references: LockedRelation[] = [];
@@ -566,8 +569,12 @@ interface SqlErrorLike {
   sqlDetails?: { cursorPosition?: number };
 }
 
-/** Parses and analyzes one source. Call loadParser() first. Throws PreflightError on a syntax error. */
-export function analyzeSource(source: MigrationSource): MigrationStatement[] {
+/**
+ * Parses and analyzes one source. Call loadParser() first. Throws PreflightError on a syntax
+ * error. `created` collects the relations created so far (shared across the files of one
+ * migration): work on a table the migration itself created is not size-dependent.
+ */
+export function analyzeSource(source: MigrationSource, created: Set<string> = new Set()): MigrationStatement[] {
   const buffer = Buffer.from(source.text, 'utf8');
   let parsed: { stmts?: { stmt?: unknown; stmt_location?: number; stmt_len?: number }[] };
   try {
@@ -590,6 +597,7 @@ export function analyzeSource(source: MigrationSource): MigrationStatement[] {
     const endChar = charIndexOfByte(buffer, endByte);
     const sql = source.text.slice(startChar, endChar);
     const { line, column } = lineAndColumn(source.text, startChar);
+    const endLine = lineAndColumn(source.text, Math.max(startChar, endChar - 1)).line;
 
     if (type === 'TransactionStmt') {
       const kind = str(stmt.kind) ?? '';
@@ -621,20 +629,23 @@ export function analyzeSource(source: MigrationSource): MigrationStatement[] {
     const safe = [...new Set(rows.map((r) => r.safe).filter((s): s is string => s !== undefined))];
 
     const dangers: Danger[] = parts.flatMap((p) => p.dangers ?? []);
-    const mainTable = relations.find((r) => r.role === 'table' || r.role === 'partition') ?? relations[0];
-    if (rewrites && lock !== null && blocksWrites(lock)) {
+    // The relations whose rows the statement reads or rewrites: the new partition for ATTACH,
+    // else the statement's own table. A table this migration created holds no live rows.
+    const attaching = kinds.includes('attach-partition');
+    const worked = relations.filter((r) => (attaching ? r.role === 'partition' : r.role !== 'referenced') && !created.has(r.canonical));
+    const heavy = worked.find((r) => blocksWrites(r.mode));
+    if (heavy && rewrites) {
       const row = rows.find((r) => r.rewrite);
-      dangers.push({ kind: 'rewrite', message: `${row?.statement ?? type} rewrites ${mainTable?.display ?? 'the table'} under ${lock}`, safe: row?.safe, sizeDependent: true });
-    } else if (scansUnderLock && lock !== null && blocksWrites(lock)) {
+      dangers.push({ kind: 'rewrite', message: `${row?.statement ?? type} rewrites ${heavy.display} under ${heavy.mode}`, safe: row?.safe, sizeDependent: true });
+    } else if (heavy && scansUnderLock) {
       const row = rows.find((r) => r.scan);
-      const scanned = relations.find((r) => r.role === 'partition' && r.mode === 'AccessExclusiveLock') ?? mainTable;
-      dangers.push({ kind: 'scan-under-lock', message: `${row?.statement ?? type} reads every row of ${scanned?.display ?? 'the table'} under ${lock}`, safe: row?.safe, sizeDependent: true });
+      dangers.push({ kind: 'scan-under-lock', message: `${row?.statement ?? type} reads every row of ${heavy.display} under ${lock ?? heavy.mode}`, safe: row?.safe, sizeDependent: true });
     }
     if (!mayRunInTransaction && state.inTransactionBlock) {
       dangers.push({ kind: 'concurrently-in-transaction', message: `${rows.find((r) => !r.inTransaction)?.statement ?? type} cannot run inside a transaction block (it errors out), and this one is inside BEGIN`, safe: 'run it on its own, outside BEGIN ... COMMIT (in most migration tools: disable the per-migration transaction for this file)', sizeDependent: false });
     }
     for (const row of rows) {
-      if (row.safe !== undefined && !row.rewrite && !row.scan && row.lock === 'AccessExclusiveLock' && (row.statement.startsWith('DROP INDEX') || row.statement.includes('DETACH') || row.statement.includes('PARTITION OF'))) {
+      if (worked.length > 0 && row.safe !== undefined && !row.rewrite && !row.scan && row.lock === 'AccessExclusiveLock' && (row.statement.startsWith('DROP INDEX') || row.statement.includes('DETACH') || row.statement.includes('PARTITION OF'))) {
         dangers.push({ kind: 'avoidable-strong-lock', message: `${row.statement} takes ${row.lock}, which has a lighter alternative`, safe: row.safe, sizeDependent: false });
       }
     }
@@ -645,6 +656,8 @@ export function analyzeSource(source: MigrationSource): MigrationStatement[] {
       file: source.file,
       line,
       column,
+      endLine,
+      newRelations: relations.filter((r) => created.has(r.canonical)).map((r) => r.canonical),
       excerpt: excerptOf(sql),
       nodeType: type,
       kinds,
@@ -661,10 +674,11 @@ export function analyzeSource(source: MigrationSource): MigrationStatement[] {
       safe,
       creates: createdBy(type, stmt),
     });
+    for (const name of createdBy(type, stmt)) created.add(name);
   }
   // The first statement that blocks writes without a lock_timeout: it can queue behind a
   // long transaction, and every query on the table then queues behind it.
-  const firstStrong = out.find((s) => s.lock !== null && blocksWrites(s.lock) && s.relations.some((r) => blocksWrites(r.mode)));
+  const firstStrong = out.find((s) => s.relations.some((r) => blocksWrites(r.mode) && !s.newRelations.includes(r.canonical)));
   if (firstStrong && !firstStrong.lockTimeoutSet) {
     firstStrong.dangers.push({
       kind: 'lock-timeout-missing',

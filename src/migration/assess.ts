@@ -3,7 +3,7 @@
 // the migration-risk check calls it with sizes from the snapshot, --offline without.
 import type { Finding, Severity, Status, Target } from '../types.js';
 import { formatBytes, formatCount } from '../units.js';
-import type { Danger, LockedRelation, MigrationStatement } from './analyze.js';
+import { blocksWrites, type Danger, type LockedRelation, type MigrationStatement } from './analyze.js';
 import type { MigrationAnalysis } from './index.js';
 
 export interface TableSize {
@@ -52,7 +52,8 @@ function overThreshold(size: TableSize, thresholds: Thresholds): string | null {
 }
 
 function severityOf(danger: Danger, statement: MigrationStatement, sizes: SizeLookup | null, thresholds: Thresholds): { severity: Severity; why: string } {
-  const affected = statement.relations.filter((r) => r.role !== 'referenced' || danger.kind !== 'scan-under-lock');
+  // The tables whose rows are read or rewritten under a write-blocking lock (the new partition for ATTACH).
+  const affected = statement.relations.filter((r) => r.role !== 'referenced' && blocksWrites(r.mode) && !statement.newRelations.includes(r.canonical));
   switch (danger.kind) {
     case 'rewrite':
     case 'scan-under-lock': {

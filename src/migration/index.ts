@@ -55,19 +55,18 @@ export async function readMigrationSources(paths: readonly string[], stdin?: Nod
 /** Analyzes parsed sources into statements and table requests. */
 export async function analyzeSources(sources: readonly MigrationSource[]): Promise<MigrationAnalysis> {
   await loadParser();
-  const statements = sources.flatMap((source) => analyzeSource(source));
-  const tables = new Map<string, TableRequest>();
-  // Relations the migration itself creates do not exist yet on the live server; indexes
-  // cannot be targets (the gate resolves tables), so index statements are reported by the
-  // migration-risk check instead.
   const created = new Set<string>();
+  const statements = sources.flatMap((source) => analyzeSource(source, created));
+  const tables = new Map<string, TableRequest>();
   for (const statement of statements) {
     for (const rel of statement.relations) {
-      if (created.has(rel.canonical) || rel.role === 'index') continue;
+      // Relations the migration itself creates do not exist yet on the live server; indexes
+      // cannot be targets (the gate resolves tables), so index statements are reported by the
+      // migration-risk check instead.
+      if (statement.newRelations.includes(rel.canonical) || rel.role === 'index') continue;
       const existing = tables.get(rel.canonical);
       tables.set(rel.canonical, existing ? { ...existing, lockMode: strongerLock(existing.lockMode, rel.mode) } : { input: rel.display, canonical: rel.canonical, lockMode: rel.mode });
     }
-    for (const name of statement.creates) created.add(name);
   }
   return {
     files: sources.map((s) => s.file),

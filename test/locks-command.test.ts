@@ -211,6 +211,20 @@ describe('pgpreflight locks', () => {
     expect(await alive(other.waiter)).toBe(true);
   });
 
+  it('without pg_monitor: shows the hidden root by pid and role, and --terminate leaves it alone', async () => {
+    await cluster().sql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lk_plain') THEN CREATE ROLE lk_plain LOGIN; END IF; END $$");
+    const staged = await stageOrdersQueue();
+    await sleep(300);
+    const url = cluster().url({ user: 'lk_plain' });
+    const tree = treeOf((await runCli(['locks', '--url', url, '--table', 'orders', '--format', 'json'])).stdout);
+    expect(tree.roots[0]).toMatchObject({ pid: staged.holder, hidden: true, state: null, user: 'postgres', query: null, waitingBehind: 3 });
+    const result = await runCli(['locks', '--url', url, '--table', 'orders', '--terminate', 'all', '--older-than', '100ms', '--yes']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`left alone: pid ${staged.holder}`);
+    expect(result.stdout).not.toContain('terminated pid');
+    expect(await alive(staged.holder)).toBe(true);
+  });
+
   it('--terminate asks on a terminal and acts on yes', async () => {
     const staged = await stageOrdersQueue();
     await sleep(300);

@@ -130,10 +130,10 @@ export default defineCheck<Option>({
       findings.push({
         kind: wraparound ? 'anti-wraparound-vacuum' : autovacuum ? 'autovacuum' : 'manual-vacuum',
         severity, target: target.qualifiedName, relation,
-        message: `${autovacuum ? 'autovacuum worker' : 'VACUUM in'} pid ${pid} is vacuuming ${relation}${phase ? ` (${phase}${progress})` : ''}, running ${age(s?.queryAgeSeconds)}: ${why}`,
+        message: `${autovacuum ? 'autovacuum worker' : 'VACUUM in'} pid ${pid} is ${phase ? `vacuuming ${relation} (${phase}${progress})` : `working on ${relation}${s?.query ? ` (${s.query})` : ''}`}, running ${age(s?.queryAgeSeconds)}: ${why}`,
         ...sessionFields(s, pid), ageSeconds: s?.queryAgeSeconds ?? null,
         remediation: severity === 'info' ? undefined : wraparound
-          ? { sql: `-- wait for pid ${pid} to finish`, note: 'cancelling an anti-wraparound vacuum only postpones it: it restarts at once; run the migration after it ends' }
+          ? { sql: `SELECT phase, heap_blks_scanned, heap_blks_total FROM pg_stat_progress_vacuum WHERE pid = ${pid};`, note: 'wait for it to finish (watch its progress with this query): cancelling an anti-wraparound vacuum only postpones it, it restarts at once' }
           : remediationFor(s),
         details: { phase, antiWraparound: wraparound },
       });

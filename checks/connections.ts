@@ -47,8 +47,7 @@ export default defineCheck<Option>({
     const findings: Finding[] = [
       {
         kind: 'connections', severity,
-        message: `${inUse} of ${usable} usable connections in use (${Math.floor(percent)}%; max_connections ${max} minus ${reserved} reserved; not counting this check's own)${severity === 'info' ? '' : `: a lock queue during the migration would exhaust the ${Math.max(usable - inUse, 0)} left`}`,
-        remediation: severity === 'info' ? undefined : { sql: '-- put a pooler (PgBouncer) in front, close idle sessions, or raise max_connections (restart)', note: 'run the migration when fewer connections are in use, with a short lock_timeout' },
+        message: `${inUse} of ${usable} usable connections in use (${Math.floor(percent)}%; max_connections ${max} minus ${reserved} reserved; not counting this check's own)${severity === 'info' ? '' : `: a lock queue during the migration would exhaust the ${Math.max(usable - inUse, 0)} left; run it when fewer connections are in use, with a short lock_timeout, or put a pooler in front`}`,
         details: { inUse, usable, maxConnections: max, reserved, percent: Math.floor(percent) },
       },
     ];

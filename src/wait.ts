@@ -70,7 +70,8 @@ export function describeBlockers(result: GateResult): string {
     if (section.exitCode === 0 || (section.optional && section.report === null)) continue;
     const prefix = result.gate.databases.length > 1 ? `${section.name}: ` : '';
     if (section.report === null) {
-      parts.push(`${prefix}${section.error ?? 'could not be checked'}`);
+      // The first sentence says what failed; the full line with the fix ends the run if it lasts.
+      parts.push(`${prefix}${(section.error ?? 'could not be checked').split('. ')[0]}`);
       continue;
     }
     const pids = new Set<number>();

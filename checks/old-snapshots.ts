@@ -42,11 +42,12 @@ export default defineCheck<Option>({
       // A parallel worker shares its leader's snapshot; VACUUM's own xmin is ignored by CIC.
       if (s.backendXmin === null || s.database !== snapshot.server.database) continue;
       if ((s.leaderPid !== null && s.leaderPid !== s.pid) || s.backendType === 'autovacuum worker') continue;
-      // The snapshot is at most as old as the transaction holding it.
-      const seconds = s.xactAgeSeconds;
+      // The snapshot is at most as old as the transaction holding it. For a hidden session
+      // xact_start is NULL, whatever the age column says.
+      const seconds = s.hidden ? null : s.xactAgeSeconds;
       let severity: Severity;
       let note = '';
-      if (s.hidden || seconds === null) {
+      if (seconds === null) {
         severity = concurrently ? 'error' : 'info';
         note = `; ${PG_MONITOR_HINT}`;
       } else {

@@ -114,4 +114,15 @@ describe('old-snapshots and --concurrently', () => {
     expect(report.verdict).toBe('fail');
     expect(findingsOf(report, 'old-snapshots').find((f) => f.application === 'snap-cli')).toMatchObject({ severity: 'fail', pid });
   });
+
+  it('cannot clear --concurrently when a snapshot\'s age is hidden from the checking role (no pg_monitor): error, not pass', async () => {
+    await cluster().sql('DROP ROLE IF EXISTS plain_checker; CREATE ROLE plain_checker LOGIN');
+    const { client, pid } = await tagged('snap-hidden');
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM other');
+    const report = await gate(cluster(), { only: ['old-snapshots'], user: 'plain_checker', ...concurrently });
+    expect(checkOf(report, 'old-snapshots').status).toBe('error');
+    expect(findingsOf(report, 'old-snapshots').find((f) => f.pid === pid)).toMatchObject({ severity: 'error', ageSeconds: null });
+    const plain = await gate(cluster(), { only: ['old-snapshots'], user: 'plain_checker' });
+    expect(checkOf(plain, 'old-snapshots').status).toBe('pass');
+  });
 });

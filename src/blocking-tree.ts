@@ -75,7 +75,13 @@ const maxOrNull = (values: Iterable<number | null>): number | null => {
 /** Every pid waiting behind `pid`, directly or transitively (it excluded). */
 export function waitersBehind(pid: number, graph: Map<number, number[]>): Set<number> {
   const reverse = new Map<number, number[]>();
-  for (const [waiter, blockers] of graph) for (const b of blockers) reverse.set(b, [...(reverse.get(b) ?? []), waiter]);
+  for (const [waiter, blockers] of graph) {
+    for (const b of blockers) {
+      const list = reverse.get(b);
+      if (list) list.push(waiter);
+      else reverse.set(b, [waiter]);
+    }
+  }
   const out = new Set<number>();
   const stack = [...(reverse.get(pid) ?? [])];
   while (stack.length > 0) {
@@ -153,7 +159,9 @@ export function buildBlockingTree(snapshot: Snapshot): BlockingTree {
     return key;
   };
   const addEdge = (blocker: string, waiter: string): void => {
-    children.set(blocker, new Set([...(children.get(blocker) ?? []), waiter]));
+    const set = children.get(blocker);
+    if (set) set.add(waiter);
+    else children.set(blocker, new Set([waiter]));
   };
   for (const [waiter, blockers] of graph) {
     const waiterKey = vertexOfPid(waiter);
@@ -192,11 +200,15 @@ export function buildBlockingTree(snapshot: Snapshot): BlockingTree {
     return pid === null || pid === undefined ? null : waits.get(pid)?.waitSeconds ?? null;
   };
   const targetOids = new Set(snapshot.targets.flatMap((t) => t.relations.map((r) => r.oid)));
+  // Who holds or awaits a lock on a target relation: sessions by pid, prepared transactions by vxid.
+  const onTarget = new Set<string>();
+  for (const l of snapshot.locks) {
+    if (l.relation !== null && targetOids.has(l.relation)) onTarget.add(l.pid === null ? `vxid:${l.virtualTransaction}` : `pid:${l.pid}`);
+  }
   const touchesTarget = (key: string): boolean => {
     const v = vertices.get(key);
     if (!v) return false;
-    if (v.prepared) return snapshot.locks.some((l) => l.pid === null && l.virtualTransaction === v.prepared?.virtualTransaction && l.relation !== null && targetOids.has(l.relation));
-    return snapshot.locks.some((l) => l.pid === v.pid && l.relation !== null && targetOids.has(l.relation));
+    return v.prepared ? onTarget.has(`vxid:${v.prepared.virtualTransaction ?? ''}`) : onTarget.has(key);
   };
   const nodeOf = (key: string, root: boolean, path: Set<string>): TreeNode => {
     const v = vertices.get(key) as Vertex;

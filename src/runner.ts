@@ -6,7 +6,7 @@ import { connect, type ConnectionSpec } from './connection.js';
 import { describeConnectionError, PreflightError } from './errors.js';
 import type { MigrationAnalysis } from './migration/index.js';
 import type { CheckOptionValues } from './options.js';
-import { NEWEST_TESTED_MAJOR, takeSnapshot, type TableRequest } from './snapshot.js';
+import { NEWEST_TESTED_MAJOR, takeSnapshot, versionSupport, type TableRequest } from './snapshot.js';
 import type { CheckResult, Report, Snapshot, Status, Target } from './types.js';
 import { worstStatus } from './types.js';
 
@@ -68,7 +68,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
     });
     const checks = evaluateChecks(snapshot, request);
     const notes: string[] = [];
-    if (snapshot.server.versionNum >= (NEWEST_TESTED_MAJOR + 1) * 10000) {
+    if (versionSupport(snapshot.server.versionNum) === 'untested') {
       notes.push(`PostgreSQL ${snapshot.server.version} is newer than the newest tested major (${NEWEST_TESTED_MAJOR}); results may miss catalog changes`);
     }
     if (!snapshot.server.canReadAllStats && snapshot.sessions.some((s) => s.hidden)) {

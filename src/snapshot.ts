@@ -12,6 +12,17 @@ import type { LockRow, PreparedTransaction, ServerInfo, Session, Snapshot, Targe
 export const OLDEST_SUPPORTED_VERSION_NUM = 140000;
 export const NEWEST_TESTED_MAJOR = 18;
 
+/**
+ * How far a server version is trusted: older than 14 is refused (exit 2, the catalog
+ * queries rely on 14+ columns such as pg_locks.waitstart); newer than the newest
+ * tested major runs with a note in the report, since catalog views may have changed.
+ */
+export function versionSupport(versionNum: number): 'unsupported' | 'untested' | 'tested' {
+  if (versionNum < OLDEST_SUPPORTED_VERSION_NUM) return 'unsupported';
+  if (versionNum >= (NEWEST_TESTED_MAJOR + 1) * 10000) return 'untested';
+  return 'tested';
+}
+
 export interface TableRequest {
   input: string;
   /** The canonical quoted name from the identifier parser. */
@@ -101,8 +112,8 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
   const { rows } = await client.query<Row>(SERVER_INFO_SQL);
   if (!rows[0]) throw new PreflightError('the server returned no row for the current role');
   const server = toServerInfo(rows[0]);
-  if (server.versionNum < OLDEST_SUPPORTED_VERSION_NUM) {
-    throw new PreflightError(`PostgreSQL ${server.version} is not supported: pgpreflight supports PostgreSQL 14 to ${NEWEST_TESTED_MAJOR}`);
+  if (versionSupport(server.versionNum) === 'unsupported') {
+    throw new PreflightError(`PostgreSQL ${server.version} is not supported: pgpreflight supports PostgreSQL 14 to ${NEWEST_TESTED_MAJOR}. Upgrade the server, or check it by hand`);
   }
   if (server.inRecovery) {
     throw new PreflightError(`${server.database} on this server is a standby (in recovery): migrations run on the primary, so point --url at the primary`);

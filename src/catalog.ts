@@ -32,9 +32,13 @@ export function listChecks(format: 'text' | 'json' | 'markdown'): string {
             '',
             `Privileges: ${c.privileges}.`,
             '',
-            '| flag | default | meaning |',
-            '| --- | --- | --- |',
-            ...c.options.map((o) => `| \`${o.flag}\` | ${o.default === null ? 'off' : `\`${o.default}\``} | ${o.description} |`),
+            ...(c.options.length === 0
+              ? ['No thresholds.']
+              : [
+                  '| flag | default | meaning |',
+                  '| --- | --- | --- |',
+                  ...c.options.map((o) => `| \`${o.flag}\` | ${o.default === null ? 'off' : `\`${o.default}\``} | ${o.description} |`),
+                ]),
           ].join('\n'),
         )
         .join('\n\n') + '\n'

@@ -77,7 +77,8 @@ SELECT i.ord, i.name AS input, i.oid::int8 AS oid, n.nspname AS schema, c.relnam
  * transaction-id locks of prepared transactions, whose locks have no pid
  * (https://www.postgresql.org/docs/current/view-pg-locks.html).
  * Ages use statement_timestamp() so a session that began after this transaction
- * does not get a negative age.
+ * does not get a negative age; they stay NULL where the role may not see the start
+ * time (GREATEST would turn NULL into 0 and make a hidden holder look brand new).
  */
 export const ACTIVITY_AND_LOCKS_SQL = `
 WITH db AS (
@@ -96,9 +97,9 @@ WITH db AS (
          CASE WHEN a.client_addr IS NOT NULL THEN host(a.client_addr) || ':' || a.client_port
               WHEN a.client_port = -1 THEN 'local' END AS client,
          a.backend_type, a.state, left(a.query, 2000) AS query, a.wait_event_type, a.wait_event,
-         GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.xact_start), 0)::float8 AS xact_age_seconds,
-         GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.query_start), 0)::float8 AS query_age_seconds,
-         GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.state_change), 0)::float8 AS state_age_seconds,
+         CASE WHEN a.xact_start IS NOT NULL THEN GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.xact_start), 0)::float8 END AS xact_age_seconds,
+         CASE WHEN a.query_start IS NOT NULL THEN GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.query_start), 0)::float8 END AS query_age_seconds,
+         CASE WHEN a.state_change IS NOT NULL THEN GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.state_change), 0)::float8 END AS state_age_seconds,
          a.backend_xid::text AS backend_xid, a.backend_xmin::text AS backend_xmin,
          a.query = '<insufficient privilege>' AS hidden
     FROM pg_stat_activity a

@@ -2,6 +2,9 @@
 // reach stdout or stderr in any format, on success or on any error (even with --debug).
 // And the checker writes nothing: a role with only pg_monitor + CONNECT, on a server
 // where every transaction defaults to read-only, sees exactly what a superuser sees.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORTER_NAMES } from '../src/reporters/index.js';
@@ -35,6 +38,18 @@ function expectNoSecret(result: CliResult, ...secrets: string[]): void {
   }
 }
 
+const configDir = mkdtempSync(join(tmpdir(), 'pgpreflight-security-'));
+let configCount = 0;
+afterAll(() => rmSync(configDir, { recursive: true, force: true }));
+
+/** Writes a JSON configuration file and returns its path. */
+function configFile(content: unknown): string {
+  configCount += 1;
+  const path = join(configDir, `config-${configCount}.json`);
+  writeFileSync(path, JSON.stringify(content));
+  return path;
+}
+
 const env = (): Record<string, string> => ({ PGHOST: '127.0.0.1', PGPORT: String(cluster().port), PGUSER: 'postgres', PGDATABASE: 'postgres' });
 
 describe('security', () => {
@@ -66,8 +81,8 @@ describe('security', () => {
 
     }
 
-    // The environment sources go through the same redaction; two formats suffice for them.
-    for (const format of ['table', 'json']) {
+    // The environment sources go through the same redaction as --url; one format suffices for them.
+    for (const format of ['json']) {
       it(`DATABASE_URL, --format ${format}`, async () => {
         const result = await runCli(['check', '--table', 'orders', '--format', format, ...thresholdArgs], { DATABASE_URL: cluster().url() });
         expect(result.code).toBe(1);
@@ -76,6 +91,15 @@ describe('security', () => {
 
       it(`PGPASSWORD, --format ${format}`, async () => {
         const result = await runCli(['check', '--table', 'orders', '--format', format, ...thresholdArgs], { ...env(), PGPASSWORD: PASSWORD });
+        expect(result.code).toBe(1);
+        expectNoSecret(result, PASSWORD);
+      });
+    }
+
+    for (const format of ['json']) {
+      it(`a config file naming the URL's environment variable (urlEnv), --format ${format}`, async () => {
+        const config = configFile({ databases: [{ name: 'main', urlEnv: 'MAIN_DATABASE_URL' }] });
+        const result = await runCli(['check', '--config', config, '--table', 'orders', '--format', format, ...thresholdArgs], { MAIN_DATABASE_URL: cluster().url() });
         expect(result.code).toBe(1);
         expectNoSecret(result, PASSWORD);
       });
@@ -102,6 +126,15 @@ describe('security', () => {
       ['unknown sslmode', () => ({ args: ['check', '--url', `${wrongUrl()}?sslmode=bogus`, '--table', 'orders'] })],
       ['sslmode=require against a server without TLS', () => ({ args: ['check', '--url', `${wrongUrl()}?sslmode=require`, '--table', 'orders'] })],
       ['a missing table', () => ({ args: ['check', '--url', cluster().url(), '--table', 'no_such_table'] })],
+      [
+        'a config file holding a URL with a password',
+        () => ({ args: ['check', '--config', configFile({ databases: [{ name: 'main', url: wrongUrl() }] }), '--table', 'orders'] }),
+      ],
+      ['a config file with a URL under the wrong key', () => ({ args: ['check', '--config', configFile({ format: wrongUrl() }), '--table', 'orders'] })],
+      [
+        'a config file whose urlEnv holds a wrong password',
+        () => ({ args: ['check', '--config', configFile({ databases: [{ name: 'main', urlEnv: 'MAIN_DATABASE_URL' }] }), '--table', 'orders'], env: { MAIN_DATABASE_URL: wrongUrl() } }),
+      ],
       ['an unknown flag next to --url', () => ({ args: ['check', '--url', wrongUrl(), '--table', 'orders', '--no-such-flag', WRONG_PASSWORD] })],
       ['a mistyped command with a URL', () => ({ args: ['chekc', wrongUrl()] })],
       ['the URL given as --table', () => ({ args: ['check', '--url', cluster().url(), '--table', wrongUrl()] })],

@@ -69,6 +69,10 @@ const durationText = z.string({ error: 'must be a duration such as 500ms, 10s or
   error: 'must be a duration such as 500ms, 10s or 5m',
 });
 
+const positiveDurationText = z.string({ error: 'must be a positive duration such as 500ms, 10s or 5m' }).refine((v) => (parseDuration(v) ?? 0) > 0, {
+  error: 'must be a positive duration such as 500ms, 10s or 5m',
+});
+
 const thresholdValue = z.union([z.string(), z.number(), z.null()], {
   error: 'must be a duration (5s), a size (100MB), a count (1000000), or null for off',
 });
@@ -102,9 +106,9 @@ const configSchema = strictObject({
     .string({ error: `must be a lock mode: ${list(LOCK_MODES)}` })
     .refine((v) => parseLockMode(v) !== undefined, { error: `must be a lock mode: ${list(LOCK_MODES)}` })
     .optional(),
-  timeout: durationText.optional(),
+  timeout: positiveDurationText.optional(),
   wait: durationText.optional(),
-  waitMaxInterval: durationText.optional(),
+  waitMaxInterval: positiveDurationText.optional(),
   concurrency: z.number({ error: 'must be a whole number from 1 to 64' }).int({ error: 'must be a whole number from 1 to 64' }).min(1, { error: 'must be a whole number from 1 to 64' }).max(64, { error: 'must be a whole number from 1 to 64' }).optional(),
   only: checkIdList.optional(),
   skip: checkIdList.optional(),

@@ -106,8 +106,8 @@ function holderSeverities(report: Report): Record<string, string> {
 
 describe('precedence: flags > environment > file > defaults, on a real server', () => {
   const lenient = (): string => write('lenient.json', JSON.stringify({ format: 'json', only: ['locks'], thresholds: { locks: { warn: '1h', fail: '1h' } } }));
-  const run = (args: string[], env: Record<string, string> = {}): ReturnType<typeof runCli> =>
-    runCli(['check', '--url', cluster().url(), '--table', 'orders', ...args], env);
+  const run = (args: string[], env: Record<string, string> = {}): ReturnType<typeof inProcess> =>
+    inProcess(['check', '--url', cluster().url(), '--table', 'orders', ...args], env);
 
   it('the file\'s thresholds, the environment over them, a flag over both', async () => {
     const path = lenient();
@@ -151,7 +151,7 @@ describe('precedence: flags > environment > file > defaults, on a real server', 
 
   it('pgpreflight config shows each value with its source, and no password', async () => {
     const path = write('shown.yaml', 'format: markdown\nfailOn: warn\nthresholds:\n  locks: { fail: 3s }\ntables:\n  orders:\n    locks: { warn: 100ms }\ndatabases:\n  - name: main\n    urlEnv: MAIN_URL\n');
-    const result = await runCli(['config', '--config', path, '--json', '--timeout', '4s'], { MAIN_URL: cluster().url(), PGPREFLIGHT_LOCK_WARN: '2s', GITHUB_ACTIONS: 'true' });
+    const result = await inProcess(['config', '--config', path, '--json', '--timeout', '4s'], { MAIN_URL: cluster().url(), PGPREFLIGHT_LOCK_WARN: '2s', GITHUB_ACTIONS: 'true' });
     expect(result.code).toBe(0);
     const { configFile, settings } = JSON.parse(result.stdout) as { configFile: string; settings: { key: string; value: string; source: string }[] };
     expect(configFile).toBe(path);

@@ -132,6 +132,22 @@ describe('faults', () => {
       expect(after.code).toBe(0);
     });
 
+    it('a backend that stops answering mid-query (SIGSTOP): the watchdog ends the run at --timeout', async () => {
+      await lockCatalog('faults-lock-stopped');
+      const run = check(cluster().url(), '3s', 20_000);
+      await waitForCheckerOnLock();
+      const { rows } = await cluster().sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgpreflight'");
+      const pid = rows[0]?.pid as number;
+      // A stopped process cannot act on its own statement_timeout or lock_timeout.
+      process.kill(pid, 'SIGSTOP');
+      try {
+        const line = expectOneLineFailure(await run);
+        expect(line).toMatch(/--timeout/);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+    });
+
     it("a statement hits the checker's statement_timeout (the --timeout budget)", async () => {
       await lockCatalog('faults-lock-timeout');
       const line = expectOneLineFailure(await check(cluster().url(), '1500ms', 15_000));

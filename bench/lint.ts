@@ -5,7 +5,7 @@
 // pgpreflight misses a lock or rewrite danger squawk flags, or flags a safe rewrite.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
 import { projectRoot } from '../src/cluster.js';
@@ -71,15 +71,15 @@ function run(command: string, args: string[]): Promise<{ code: number | null; st
   });
 }
 
-async function squawk(path: string): Promise<SquawkViolation[]> {
-  const { code, stdout, stderr } = await run(SQUAWK, ['--reporter', 'json', path]);
-  if (code !== 0 && code !== 1) throw new Error(`squawk exited ${code} on ${path}: ${stderr}`);
+async function squawk(paths: string[]): Promise<SquawkViolation[]> {
+  const { code, stdout, stderr } = await run(SQUAWK, ['--reporter', 'json', ...paths]);
+  if (code !== 0 && code !== 1) throw new Error(`squawk exited ${code}: ${stderr}`);
   return stdout.trim() === '' ? [] : (JSON.parse(stdout) as SquawkViolation[]);
 }
 
-async function pgpreflight(path: string): Promise<Report> {
-  const { code, stdout, stderr } = await run(process.execPath, [CLI, 'check', '--offline', '--migration', path, '--format', 'json']);
-  if (code !== 0 && code !== 1) throw new Error(`pgpreflight exited ${code} on ${path}: ${stderr}`);
+async function pgpreflight(paths: string[]): Promise<Report> {
+  const { code, stdout, stderr } = await run(process.execPath, [CLI, 'check', '--offline', ...paths.flatMap((p) => ['--migration', p]), '--format', 'json']);
+  if (code !== 0 && code !== 1) throw new Error(`pgpreflight exited ${code}: ${stderr}`);
   return JSON.parse(stdout) as Report;
 }
 
@@ -88,25 +88,29 @@ function isMigrationStep(statement: MigrationStatement): boolean {
   return statement.nodeType !== 'VariableSetStmt' && statement.nodeType !== 'TransactionStmt';
 }
 
-/** Runs both tools on every corpus file and lines their verdicts up per statement. */
+/**
+ * Runs both tools on every corpus file and lines their verdicts up per statement. Each tool
+ * runs once per directory, over all its files (pgpreflight keeps each file's transaction and
+ * lock_timeout state apart; findings carry their file and line).
+ */
 export async function compareCorpus(root = CORPUS): Promise<CorpusRow[]> {
   const rows: CorpusRow[] = [];
   for (const expected of ['dangerous', 'safe'] as const) {
     const dir = join(root, expected);
-    for (const name of readdirSync(dir).filter((n) => n.endsWith('.sql')).sort()) {
-      const path = join(dir, name);
+    const paths = readdirSync(dir).filter((n) => n.endsWith('.sql')).sort().map((n) => join(dir, n));
+    const [report, violations] = await Promise.all([pgpreflight(paths), squawk(paths)]);
+    const findings = report.checks.flatMap((c) => c.findings).filter((f) => f.severity !== 'info' && f.line !== undefined);
+    for (const path of paths) {
       const { statements } = await analyzeSources([{ file: path, text: readFileSync(path, 'utf8') }]);
-      const [report, violations] = await Promise.all([pgpreflight(path), squawk(path)]);
-      const findings = report.checks.flatMap((c) => c.findings).filter((f) => f.severity !== 'info' && f.line !== undefined);
       for (const statement of statements.filter(isMigrationStep)) {
         const within = (line: number): boolean => line >= statement.line && line <= statement.endLine;
         rows.push({
-          file: `${expected}/${name}`,
+          file: `${expected}/${basename(path)}`,
           line: statement.line,
           excerpt: statement.excerpt,
           expected,
-          pgpreflight: [...new Set(findings.filter((f) => within(f.line as number)).map((f) => `${f.kind}(${f.severity})`))],
-          squawk: [...new Set(violations.filter((v) => within(v.line + 1)).map((v) => v.rule_name))],
+          pgpreflight: [...new Set(findings.filter((f) => f.file === path && within(f.line as number)).map((f) => `${f.kind}(${f.severity})`))],
+          squawk: [...new Set(violations.filter((v) => v.file === path && within(v.line + 1)).map((v) => v.rule_name))],
         });
       }
     }
@@ -176,11 +180,14 @@ async function main(): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // exitCode, not exit(): exit() can cut off stdout still flushing to a pipe.
   main().then(
-    (code) => process.exit(code),
+    (code) => {
+      process.exitCode = code;
+    },
     (error: unknown) => {
       process.stderr.write(`bench:lint: ${(error as Error).message}\n`);
-      process.exit(2);
+      process.exitCode = 2;
     },
   );
 }

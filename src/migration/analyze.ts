@@ -582,7 +582,8 @@ export function analyzeSource(source: MigrationSource, created: Set<string> = ne
   } catch (error) {
     const e = error as SqlErrorLike;
     const position = e.sqlDetails?.cursorPosition;
-    const where = typeof position === 'number' && position >= 0 ? lineAndColumn(source.text, charIndexOfByte(buffer, position)) : { line: 1, column: 1 };
+    // The error position counts characters (PostgreSQL's pg_mbstrlen), unlike the byte offsets of parse-tree locations.
+    const where = typeof position === 'number' && position >= 0 ? lineAndColumn(source.text, Array.from(source.text).slice(0, position).join('').length) : { line: 1, column: 1 };
     throw new PreflightError(`${source.file}:${where.line}:${where.column}: ${e.message}: fix the migration's SQL (it is read with PostgreSQL's own parser)`, { cause: error });
   }
   const state: FileState = { inTransactionBlock: false, lockTimeoutSet: false, notNullChecks: new Map(), provenNotNull: new Set() };

@@ -132,3 +132,32 @@ export async function runGate(request: GateRequest): Promise<GateResult> {
 export function secretsOf(databases: readonly GateDatabase[]): string[] {
   return databases.flatMap((d) => d.connection.secrets);
 }
+
+/**
+ * One database's Report as a one-section gate, for a reporter called with a plain Report.
+ * The run's exit code tells whether warnings blocked (--fail-on warn): 1 on a warn verdict.
+ */
+export function gateOfReport(report: Report, exitCode: number): GateReport {
+  const failOn: FailOn = report.verdict === 'warn' && exitCode === 1 ? 'warn' : 'fail';
+  const blocking = report.checks.filter((c) => exitCodeFor(c.status, failOn) !== 0).map((c) => c.id);
+  const name = report.server ? report.server.database : 'database';
+  return {
+    version: 1,
+    verdict: report.verdict,
+    blockedBy: exitCode === 0 ? [] : [name],
+    databases: [
+      {
+        name,
+        display: report.server ? `${report.server.user}@${report.server.database}` : name,
+        optional: false,
+        verdict: report.verdict,
+        exitCode,
+        blocking,
+        report,
+        error: null,
+        retryable: true,
+      },
+    ],
+    durationMs: report.durationMs,
+  };
+}

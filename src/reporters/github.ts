@@ -4,11 +4,11 @@
 // Workflow commands: https://docs.github.com/actions/reference/workflow-commands-for-github-actions
 // Escaping is exactly @actions/core's (toolkit packages/core/src/command.ts).
 import { randomUUID } from 'node:crypto';
-import type { DatabaseSection, GateReport } from '../gate.js';
+import { gateOfReport, type DatabaseSection, type GateReport } from '../gate.js';
 import type { CheckResult, Status } from '../types.js';
 import { formatDuration } from '../units.js';
 import type { GateReporter, Reporter, ReporterContext } from './index.js';
-import { gateOf, renderGate as renderMarkdown } from './markdown.js';
+import { renderGate as renderMarkdown } from './markdown.js';
 
 /** A command's message: %, CR and LF encoded, as @actions/core escapeData. */
 export function escapeData(text: string): string {
@@ -62,7 +62,7 @@ export const renderGate: GateReporter = (gate, { exitCode }) => {
   return `${lines.join('\n')}\n`;
 };
 
-const github: Reporter = (report, context) => renderGate(gateOf(report, context.exitCode), context);
+const github: Reporter = (report, context) => renderGate(gateOfReport(report, context.exitCode), context);
 
 export default github;
 

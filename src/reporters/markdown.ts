@@ -1,7 +1,7 @@
 // Markdown for PR comments, chat and the GitHub job summary: the verdict, a table of checks
 // per database, then the findings that matter with pid, age, query and the remediation SQL.
 // Everything from the server (queries, names) is escaped or fenced: it is data, not markup.
-import type { DatabaseSection, GateReport } from '../gate.js';
+import { gateOfReport, type DatabaseSection, type GateReport } from '../gate.js';
 import type { CheckResult, Finding, Report, Status } from '../types.js';
 import { formatDuration } from '../units.js';
 import type { GateReporter, Reporter } from './index.js';
@@ -119,21 +119,6 @@ export const renderGate: GateReporter = (gate: GateReport, { exitCode }) => {
   return `${out.join('\n')}\n`;
 };
 
-/** One database's Report, as a one-section gate. */
-export function gateOf(report: Report, exitCode: number): GateReport {
-  // Without the gate's own decision: fail blocks, and warn when the run exits 1 on a warn verdict.
-  const blocking = report.checks
-    .filter((c) => c.status === 'fail' || c.status === 'error' || (c.status === 'warn' && report.verdict === 'warn' && exitCode === 1))
-    .map((c) => c.id);
-  return {
-    version: 1,
-    verdict: report.verdict,
-    blockedBy: exitCode === 0 ? [] : ['database'],
-    databases: [{ name: 'database', display: report.server ? `${report.server.user}@${report.server.database}` : 'database', optional: false, verdict: report.verdict, exitCode, blocking, report, error: null, retryable: true }],
-    durationMs: report.durationMs,
-  };
-}
-
-const markdown: Reporter = (report, context) => renderGate(gateOf(report, context.exitCode), context);
+const markdown: Reporter = (report, context) => renderGate(gateOfReport(report, context.exitCode), context);
 
 export default markdown;

@@ -162,6 +162,24 @@ async function resolveTargets(client: pg.Client, tables: readonly TableRequest[]
   });
 }
 
+/**
+ * Puts pg_catalog first on the search_path for this transaction. Anyone who can set the
+ * checker's search_path (ALTER DATABASE/ROLE ... SET search_path = evil, pg_catalog)
+ * could otherwise shadow current_setting(), pg_blocking_pids() or even `=` with their own
+ * and feed the gate a false pass (the CVE-2018-1058 pattern,
+ * https://www.postgresql.org/docs/current/ddl-schemas.html#DDL-SCHEMAS-PATTERNS).
+ * The rest of the user's path stays, so an unqualified --table resolves as before. SHOW
+ * and a schema-qualified set_config() are the only things run before the pin.
+ */
+async function pinCatalogSearchPath(client: pg.Client): Promise<void> {
+  const { rows } = await client.query<{ search_path: string }>('SHOW search_path');
+  const userPath = (rows[0]?.search_path ?? '').trim();
+  await client.query('SELECT pg_catalog.set_config($1::pg_catalog.text, $2::pg_catalog.text, true)', [
+    'search_path',
+    userPath === '' ? 'pg_catalog' : `pg_catalog, ${userPath}`,
+  ]);
+}
+
 /** Opens the read-only transaction, takes the snapshot, and ends the transaction. */
 export async function takeSnapshot(client: pg.Client, request: SnapshotRequest): Promise<Snapshot> {
   // SET LOCAL keeps every setting inside this transaction, so the checker behaves the
@@ -175,6 +193,7 @@ export async function takeSnapshot(client: pg.Client, request: SnapshotRequest):
      SET LOCAL idle_in_transaction_session_timeout = ${timeout + 1000}`,
   );
   try {
+    await pinCatalogSearchPath(client);
     const server = await readServerInfo(client);
     const targets = await resolveTargets(client, request.tables);
     const relationOids = [...new Set(targets.flatMap((t) => t.relations.map((r) => r.oid)))];

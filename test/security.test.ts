@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORTER_NAMES } from '../src/reporters/index.js';
 import type { Report } from '../src/types.js';
-import { gate, runCli, session, sleep, useCluster, waitUntilWaiting, type CliResult } from './helpers.js';
+import { findingsOf, gate, runCli, session, sleep, useCluster, waitFor, waitUntilWaiting, type CliResult } from './helpers.js';
 
 // Characters that URLs must percent-encode, so both spellings are looked for.
 const PASSWORD = 'Pw:s3cr/et@9#x';
@@ -155,6 +155,35 @@ describe('security', () => {
       expect(result.code).toBe(2);
       expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
       expectNoSecret(result, WRONG_PASSWORD, PASSWORD);
+    });
+  });
+
+  describe('a hostile search_path', () => {
+    it('cannot shadow the catalog functions the checker calls and fake a pass', async () => {
+      await cluster().sql('CREATE DATABASE hijack');
+      const owner = await cluster().connect({ database: 'hijack', applicationName: 'sec-hijack-owner' });
+      await owner.query(
+        `CREATE TABLE orders (id int PRIMARY KEY);
+         CREATE SCHEMA evil;
+         CREATE FUNCTION evil.pg_blocking_pids(int) RETURNS int[] LANGUAGE sql AS 'SELECT ARRAY[]::int[]';
+         CREATE FUNCTION evil.current_setting(text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked'; END $$;
+         ALTER DATABASE hijack SET search_path = evil, pg_catalog, public`,
+      );
+      await owner.end();
+      const holder = await cluster().connect({ database: 'hijack', applicationName: 'sec-hijack-holder' });
+      open.push(holder);
+      await holder.query('BEGIN; SELECT * FROM orders LIMIT 1');
+      const waiter = await cluster().connect({ database: 'hijack', applicationName: 'sec-hijack-waiter' });
+      open.push(waiter);
+      void waiter.query('ALTER TABLE orders ADD COLUMN note text').catch(() => undefined);
+      await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name = 'sec-hijack-waiter' AND wait_event_type = 'Lock'");
+      await sleep(200);
+      const holderPid = (await cluster().sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'sec-hijack-holder'")).rows[0]?.pid as number;
+
+      const report = await gate(cluster(), { database: 'hijack', flags: THRESHOLDS });
+      expect(report.verdict).toBe('fail');
+      const waiterFinding = findingsOf(report, 'locks', 'lock-waiter').find((f) => f.application === 'sec-hijack-waiter');
+      expect(waiterFinding?.blockedBy).toContain(holderPid);
     });
   });
 

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/cluster.js';
-import { runCli, session, useCluster, waitFor, type CliResult } from './helpers.js';
+import { runCli, session, useCluster, type CliResult } from './helpers.js';
 
 const PASSWORD = 'faults-Secret-9';
 const cluster = useCluster({ hba: ['host all all 127.0.0.1/32 scram-sha-256'], superuserPassword: PASSWORD });
@@ -38,8 +38,23 @@ async function lockCatalog(app: string): Promise<pg.Client> {
   return holder;
 }
 
-function waitForCheckerOnLock(): Promise<void> {
-  return waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgpreflight' AND wait_event_type = 'Lock'");
+/**
+ * The checker waits at most its lock_timeout (2 s) on the catalog, so this polls on one
+ * open connection, often, and returns the waiting backend's pid the moment it shows.
+ */
+async function waitForCheckerOnLock(): Promise<number> {
+  const poller = await session(cluster(), 'faults-poller');
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { rows } = await poller.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgpreflight' AND wait_event_type = 'Lock'");
+      if (rows[0]) return rows[0].pid;
+      if (Date.now() > deadline) throw new Error('the checker never waited on the locked catalog');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    await poller.end();
+  }
 }
 
 describe('faults', () => {
@@ -119,8 +134,8 @@ describe('faults', () => {
     it("the checker's backend is terminated while it waits", async () => {
       await lockCatalog('faults-lock-terminate');
       const run = check(cluster().url(), '10s');
-      await waitForCheckerOnLock();
-      const { rows } = await cluster().sql("SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE application_name = 'pgpreflight'");
+      const pid = await waitForCheckerOnLock();
+      const { rows } = await cluster().sql('SELECT pg_terminate_backend($1) AS done', [pid]);
       expect(rows).toEqual([{ done: true }]);
       const line = expectOneLineFailure(await run);
       expect(line).toMatch(/terminated/);
@@ -141,9 +156,7 @@ describe('faults', () => {
     it('a backend that stops answering mid-query (SIGSTOP): the watchdog ends the run at --timeout', async () => {
       await lockCatalog('faults-lock-stopped');
       const run = check(cluster().url(), '3s', 20_000);
-      await waitForCheckerOnLock();
-      const { rows } = await cluster().sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgpreflight'");
-      const pid = rows[0]?.pid as number;
+      const pid = await waitForCheckerOnLock();
       // A stopped process cannot act on its own statement_timeout or lock_timeout.
       process.kill(pid, 'SIGSTOP');
       try {

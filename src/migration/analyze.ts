@@ -527,6 +527,9 @@ function excerptOf(sql: string): string {
   return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat;
 }
 
+/** Quick but AccessExclusive, with a variant that takes less: worth a warning on any table. */
+const AVOIDABLE_STRONG_LOCKS: readonly LockRuleKind[] = ['drop-index', 'detach-partition', 'create-partition'];
+
 const STRONG_LOCK_FLOOR: LockMode = 'ShareLock';
 /** Conflicts with RowExclusiveLock: the migration stops writes (and, for AccessExclusive, reads) while it holds it. */
 export function blocksWrites(mode: LockMode): boolean {
@@ -645,10 +648,10 @@ export function analyzeSource(source: MigrationSource, created: Set<string> = ne
     if (!mayRunInTransaction && state.inTransactionBlock) {
       dangers.push({ kind: 'concurrently-in-transaction', message: `${rows.find((r) => !r.inTransaction)?.statement ?? type} cannot run inside a transaction block (it errors out), and this one is inside BEGIN`, safe: 'run it on its own, outside BEGIN ... COMMIT (in most migration tools: disable the per-migration transaction for this file)', sizeDependent: false });
     }
-    for (const row of rows) {
-      if (worked.length > 0 && row.safe !== undefined && !row.rewrite && !row.scan && row.lock === 'AccessExclusiveLock' && (row.statement.startsWith('DROP INDEX') || row.statement.includes('DETACH') || row.statement.includes('PARTITION OF'))) {
-        dangers.push({ kind: 'avoidable-strong-lock', message: `${row.statement} takes ${row.lock}, which has a lighter alternative`, safe: row.safe, sizeDependent: false });
-      }
+    for (const kind of kinds) {
+      if (worked.length === 0 || !(AVOIDABLE_STRONG_LOCKS as readonly string[]).includes(kind)) continue;
+      const row: LockRule = LOCK_RULES[kind as LockRuleKind];
+      dangers.push({ kind: 'avoidable-strong-lock', message: `${row.statement} takes ${row.lock}, which has a lighter alternative`, safe: row.safe, sizeDependent: false });
     }
     if (unknown) {
       dangers.push({ kind: 'unknown-statement', message: `pgpreflight does not know the locks of this ${type}${relations.length > 0 ? `; assuming AccessExclusiveLock on ${relations.map((r) => r.display).join(', ')}` : ''}`, sizeDependent: false });

@@ -149,12 +149,12 @@ export const LOCK_RULES = {
   comment: { statement: 'COMMENT ON TABLE/COLUMN', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-comment.html' },
   // A new table locks nothing existing, except the tables its foreign keys reference.
   // https://www.postgresql.org/docs/current/sql-createtable.html
-  'create-table': { statement: 'CREATE TABLE', lock: 'AccessExclusiveLock', referencedLock: 'ShareRowExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-createtable.html' },
+  'create-table': { statement: 'CREATE TABLE (the lock is on the new table)', lock: 'AccessExclusiveLock', referencedLock: 'ShareRowExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-createtable.html' },
   // CREATE TABLE ... PARTITION OF locks the parent AccessExclusive (ATTACH PARTITION needs less).
   // https://www.postgresql.org/docs/current/sql-createtable.html#SQL-CREATETABLE-PARTITION
-  'create-partition': { statement: 'CREATE TABLE ... PARTITION OF', lock: 'AccessExclusiveLock', referencedLock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, safe: 'CREATE TABLE ... (LIKE parent), then ALTER TABLE parent ATTACH PARTITION (ShareUpdateExclusiveLock on the parent)', docs: 'https://www.postgresql.org/docs/current/sql-createtable.html#SQL-CREATETABLE-PARTITION' },
+  'create-partition': { statement: 'CREATE TABLE ... PARTITION OF (the lock is on the parent)', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, safe: 'CREATE TABLE ... (LIKE parent), then ALTER TABLE parent ATTACH PARTITION (ShareUpdateExclusiveLock on the parent)', docs: 'https://www.postgresql.org/docs/current/sql-createtable.html#SQL-CREATETABLE-PARTITION' },
   // https://www.postgresql.org/docs/current/sql-lock.html
-  'lock-table': { statement: 'LOCK TABLE', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-lock.html' },
+  'lock-table': { statement: 'LOCK TABLE ... IN <mode> MODE (the mode it names; ACCESS EXCLUSIVE by default)', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-lock.html' },
   // https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html
   'refresh-materialized-view': { statement: 'REFRESH MATERIALIZED VIEW', lock: 'AccessExclusiveLock', rewrite: true, scan: false, inTransaction: true, concurrently: false, safe: 'REFRESH MATERIALIZED VIEW CONCURRENTLY (needs a unique index; ExclusiveLock lets reads continue)', docs: 'https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html' },
   // https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html

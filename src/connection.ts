@@ -158,9 +158,14 @@ function tlsFor(spec: ConnectionSpec, useTls: boolean): false | TlsOptions {
   const clientCert = cert && key ? { cert, key } : {};
   const verify = spec.sslMode === 'verify-ca' || spec.sslMode === 'verify-full' || (spec.sslMode === 'require' && spec.sslRootCert !== undefined);
   if (!verify) return { rejectUnauthorized: false, ...clientCert };
-  const ca = readOptional(spec.sslRootCert, 'root.crt');
-  if (spec.sslMode !== 'verify-full' && ca === undefined) {
-    throw new PreflightError(`sslmode=${spec.sslMode} needs a root certificate: set sslrootcert in the URL or PGSSLROOTCERT`);
+  // As libpq (16+): sslrootcert=system trusts the system's certificate authorities;
+  // otherwise verifying needs a root certificate file, ~/.postgresql/root.crt by default.
+  const systemRoots = spec.sslRootCert === 'system';
+  const ca = systemRoots ? undefined : readOptional(spec.sslRootCert, 'root.crt');
+  if (!systemRoots && ca === undefined) {
+    throw new PreflightError(
+      `sslmode=${spec.sslMode} needs a root certificate: set sslrootcert in the URL or PGSSLROOTCERT (a file, or "system" for the system's certificate authorities)`,
+    );
   }
   return {
     rejectUnauthorized: true,

@@ -66,6 +66,16 @@ describe('tls', () => {
       expect(line).toMatch(/TLS verification/);
     });
 
+    it('refuses to run without a root certificate, as libpq does', async () => {
+      const line = expectOneLineFailure(await check(url('tls_only', 'localhost', { sslmode: 'verify-full' }), { HOME: pki.dir }));
+      expect(line).toMatch(/sslrootcert/);
+    });
+
+    it('sslrootcert=system trusts only the system CAs, which never signed this test CA', async () => {
+      const line = expectOneLineFailure(await check(url('tls_only', 'localhost', { sslmode: 'verify-full', sslrootcert: 'system' })));
+      expect(line).toMatch(/TLS verification/);
+    });
+
     it('fails with one line when the host name is not in the certificate', async () => {
       const line = expectOneLineFailure(await check(url('tls_only', '127.0.0.1', { sslmode: 'verify-full', sslrootcert: pki.caCert })));
       expect(line).toMatch(/TLS verification/);

@@ -47,6 +47,14 @@ describe('pgpreflight check --migration (built CLI)', () => {
     ]);
   });
 
+  it('--format github puts an annotation on the migration file and line', async () => {
+    const path = file('0045_gh.sql', "SET lock_timeout = '5s';\nALTER TABLE orders ALTER COLUMN total TYPE bigint;\n");
+    const result = await runCli(['check', '--offline', '--migration', path, '--format', 'github']);
+    expect(result.code).toBe(1);
+    const annotation = result.stdout.split('\n').find((line) => line.includes(',file='));
+    expect(annotation).toMatch(/^::error title=pgpreflight%3A migration-risk,file=.*0045_gh\.sql,line=2::/);
+  });
+
   it('--offline passes a safe rewrite (exit 0)', async () => {
     const path = file('0043_safe.sql', "SET lock_timeout = '5s';\nALTER TABLE orders ADD CONSTRAINT orders_total_pos CHECK (total > 0) NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT orders_total_pos;\n");
     const result = await runCli(['check', '--offline', '--migration', path, '--format', 'json']);

@@ -42,6 +42,20 @@ function annotationFor(db: DatabaseSection, check: CheckResult, several: boolean
   return workflowCommand(level, { title: `pgpreflight${where}: ${check.title} (${check.id})` }, lines.join('\n'));
 }
 
+const FINDING_LEVEL: Partial<Record<string, 'error' | 'warning'>> = { fail: 'error', error: 'error', warn: 'warning' };
+
+/** Findings about a migration file also get an annotation on their file and line, shown in the PR diff. */
+function fileAnnotations(check: CheckResult): string[] {
+  return check.findings.flatMap((finding) => {
+    const level = FINDING_LEVEL[finding.severity];
+    if (!level || !finding.file) return [];
+    const properties: Record<string, string> = { title: `pgpreflight: ${check.id}`, file: finding.file };
+    if (typeof finding.line === 'number') properties.line = String(finding.line);
+    const fix = finding.remediation ? ` — fix: ${finding.remediation.sql}` : '';
+    return [workflowCommand(level, properties, `${finding.message}${fix}`)];
+  });
+}
+
 /** Annotations, one per failing or warning check (and per database that could not be checked). */
 export const renderGate: GateReporter = (gate, { exitCode }) => {
   const several = gate.databases.length > 1;
@@ -55,6 +69,7 @@ export const renderGate: GateReporter = (gate, { exitCode }) => {
     for (const check of db.report.checks) {
       const annotation = annotationFor(db, check, several);
       if (annotation) lines.push(annotation);
+      lines.push(...fileAnnotations(check));
     }
   }
   const blocked = gate.blockedBy.length > 0 && several ? ` (blocked by ${gate.blockedBy.join(', ')})` : '';

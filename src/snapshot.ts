@@ -169,9 +169,10 @@ async function resolveTargets(client: pg.Client, tables: readonly TableRequest[]
  * and feed the gate a false pass (the CVE-2018-1058 pattern,
  * https://www.postgresql.org/docs/current/ddl-schemas.html#DDL-SCHEMAS-PATTERNS).
  * The rest of the user's path stays, so an unqualified --table resolves as before. SHOW
- * and a schema-qualified set_config() are the only things run before the pin.
+ * and a schema-qualified set_config() are the only things run before the pin. Call it
+ * inside an open transaction: the setting is transaction-local.
  */
-async function pinCatalogSearchPath(client: pg.Client): Promise<void> {
+export async function pinCatalogSearchPath(client: pg.Client): Promise<void> {
   const { rows } = await client.query<{ search_path: string }>('SHOW search_path');
   const userPath = (rows[0]?.search_path ?? '').trim();
   await client.query('SELECT pg_catalog.set_config($1::pg_catalog.text, $2::pg_catalog.text, true)', [

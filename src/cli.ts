@@ -56,10 +56,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   let parser = yargs()
     .scriptName('pgpreflight')
     .usage('$0 <command> [options]\n\nChecks a live PostgreSQL server before a schema migration: exit 0 safe, 1 blocked, 2 could not check.');
-  for (const command of COMMANDS) {
-    parser = parser.command(command.command, command.describe, command.builder, async (args: Record<string, unknown>) => {
+  // Only the command being run is loaded; the others are listed by name for --help.
+  const invoked = argv.find((arg) => !arg.startsWith('-'));
+  for (const [name, entry] of Object.entries(COMMANDS)) {
+    const command = name === invoked ? (await entry.load()).default : undefined;
+    parser = parser.command(name, entry.describe, command ? command.builder : (y) => y, async (args: Record<string, unknown>) => {
       debug = Boolean(args.debug);
-      if (failed) return;
+      if (failed || !command) return;
       try {
         exitCode = await command.handler(args, io);
       } catch (error) {
@@ -78,7 +81,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .wrap(Math.min(120, io.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((message, error) => {
-      fail(error ?? new PreflightError(`${message}. Run "pgpreflight --help" for usage`));
+      fail(error ?? new PreflightError(`${message}${/[.?!]$/.test(message) ? '' : '.'} Run "pgpreflight --help" for usage`));
     });
   try {
     const output = await new Promise<string>((resolve, reject) => {

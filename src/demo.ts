@@ -24,10 +24,11 @@ export async function runDemo(io: Io): Promise<number> {
   try {
     say('Starting a throwaway PostgreSQL on 127.0.0.1 ...');
     cluster = await startCluster();
-    say(`PostgreSQL ${cluster.major} is up on port ${cluster.port}. Creating table orders ...`);
+    say(`PostgreSQL ${cluster.major} is up on port ${cluster.port}. Creating table orders, and giving the role a lock_timeout as we recommend ...`);
     await cluster.sql(`CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int NOT NULL, total numeric(10,2), created_at timestamptz DEFAULT now());
       INSERT INTO orders (customer_id, total) SELECT g % 100, g FROM generate_series(1, 1000) g;
-      ANALYZE orders;`);
+      ANALYZE orders;
+      ALTER ROLE postgres SET lock_timeout = '4s';`);
     const tables: TableRequest[] = [{ input: 'orders', canonical: '"orders"', lockMode: 'AccessExclusiveLock' }];
     const options = resolveCheckOptions(CHECKS, {});
     const connection = resolveConnection(cluster.url(), {});

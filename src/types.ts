@@ -1,10 +1,12 @@
 import type { LockMode } from './locks.js';
 
-export const STATUSES = ['pass', 'skip', 'warn', 'fail', 'error'] as const;
+/** Ordered from best to worst: a skipped check does not outweigh one that passed. */
+export const STATUSES = ['skip', 'pass', 'warn', 'fail', 'error'] as const;
 export type Status = (typeof STATUSES)[number];
 
+/** The verdict: the worst status; `skip` only when every check was skipped (or none ran). */
 export function worstStatus(statuses: Iterable<Status>): Status {
-  let worst: Status = 'pass';
+  let worst: Status = 'skip';
   for (const status of statuses) if (STATUSES.indexOf(status) > STATUSES.indexOf(worst)) worst = status;
   return worst;
 }

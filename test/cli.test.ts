@@ -12,6 +12,7 @@ beforeAll(async () => {
     CREATE TABLE orders (id int PRIMARY KEY);
     CREATE TABLE billing.invoices (id int PRIMARY KEY);
     CREATE TABLE "Orders" (id int);
+    ALTER ROLE postgres SET lock_timeout = '4s';
     ANALYZE;`);
 });
 

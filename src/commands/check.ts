@@ -7,8 +7,6 @@ import { join } from 'node:path';
 import { loadConfig } from '../config.js';
 import { PreflightError, redact } from '../errors.js';
 import { runGate, secretsOf, type GateDatabase, type GateResult } from '../gate.js';
-import { analyzeMigrations, mergeTableRequests } from '../migration/index.js';
-import { renderOffline } from '../migration/offline.js';
 import { loadGateReporter, loadReporter, REPORTER_NAMES } from '../reporters/index.js';
 import { optionValuesOf, resolveSettings, type Settings } from '../settings.js';
 import { waitForClearWindow } from '../wait.js';
@@ -72,8 +70,6 @@ export function gateFlags(y: Argv): Argv {
 }
 
 const check: CommandModule = {
-  command: 'check',
-  describe: 'inspect the server for what would block, or be blocked by, a migration of --table',
   builder: (y) =>
     gateFlags(y)
       .example('$0 check --table orders', 'gate an ALTER TABLE on orders')
@@ -86,16 +82,20 @@ const check: CommandModule = {
     let secrets: string[] = [];
     try {
       const migrationPaths = (args.migration as string[] | undefined) ?? [];
-      const migration = migrationPaths.length > 0 ? await analyzeMigrations(migrationPaths, io.stdin) : undefined;
+      // The parser (WASM) loads only when a migration is given.
+      const migrationModule = migrationPaths.length > 0 ? await import('../migration/index.js') : undefined;
+      const migration = migrationModule ? await migrationModule.analyzeMigrations(migrationPaths, io.stdin) : undefined;
       if (args.offline === true) {
         if (!migration) throw new PreflightError('--offline needs --migration <file.sql>: it analyzes the migration without a server');
+        const { renderOffline } = await import('../migration/offline.js');
         const offline = await renderOffline(migration, settings.format.value, settings.failOn.value, useColor(io));
         io.stdout.write(offline.text);
         return offline.exitCode;
       }
       const databases: GateDatabase[] = settings.databases.value;
       secrets = secretsOf(databases);
-      const tables = mergeTableRequests(parseTables(listOf(args.table), settings.lockMode.value), migration?.tables ?? []);
+      const given = parseTables(listOf(args.table), settings.lockMode.value);
+      const tables = migrationModule && migration ? migrationModule.mergeTableRequests(given, migration.tables) : given;
       if (tables.length === 0 && !migration) throw new PreflightError('no table to check: pass --table <name> (repeatable), e.g. --table orders');
       const failOn = settings.failOn.value;
       const format = settings.format.value;

@@ -1,8 +1,6 @@
 import type { CommandModule } from './types.js';
 
 const checks: CommandModule = {
-  command: 'checks',
-  describe: 'list every check: what it looks at, why it matters, its thresholds and the privileges it needs',
   builder: (y) => y.option('format', { choices: ['text', 'json', 'markdown'], default: 'text' }),
   async handler(args, io) {
     const { listChecks } = await import('../catalog.js');

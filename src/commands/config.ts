@@ -60,8 +60,6 @@ function rowsOf(settings: Settings): Row[] {
 }
 
 const config: CommandModule = {
-  command: 'config',
-  describe: 'print the effective configuration of `check` with the source of each value (flags > environment > config file > defaults)',
   builder: (y) =>
     gateFlags(y)
       .option('json', { type: 'boolean', describe: 'print it as JSON' })

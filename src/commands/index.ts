@@ -1,10 +1,35 @@
-// Subcommands, one module each. Adding a command = its module + one line here.
-import check from './check.js';
-import checks from './checks.js';
-import config from './config.js';
-import demo from './demo.js';
-import locks from './locks.js';
-import run from './run.js';
+// Subcommands by name. Adding a command = its module + one entry here. A module loads only
+// when its command runs (or its --help is asked for), so `check` never pays for `locks`.
 import type { CommandModule } from './types.js';
 
-export const COMMANDS: readonly CommandModule[] = [check, checks, config, demo, locks, run];
+export interface CommandEntry {
+  describe: string;
+  load: () => Promise<{ default: CommandModule }>;
+}
+
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  check: {
+    describe: 'inspect the server for what would block, or be blocked by, a migration of --table',
+    load: () => import('./check.js'),
+  },
+  checks: {
+    describe: 'list every check: what it looks at, why it matters, its thresholds and the privileges it needs',
+    load: () => import('./checks.js'),
+  },
+  config: {
+    describe: 'print the effective configuration of `check` with the source of each value (flags > environment > config file > defaults)',
+    load: () => import('./config.js'),
+  },
+  demo: {
+    describe: 'start a throwaway PostgreSQL, stage a forgotten transaction and a queued ALTER, and show the gate pass, fail and pass again',
+    load: () => import('./demo.js'),
+  },
+  locks: {
+    describe: 'show who blocks whom (the blocking tree), live with --watch; end root blockers with --terminate',
+    load: () => import('./locks.js'),
+  },
+  run: {
+    describe: 'gate, then run the migration command (after --) with lock_timeout/statement_timeout, cancel it when it queues, retry lock failures',
+    load: () => import('./run.js'),
+  },
+};

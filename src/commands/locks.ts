@@ -125,8 +125,6 @@ async function terminate(io: Io, args: Args, client: pg.Client, spec: Connection
 }
 
 const locks: CommandModule = {
-  command: 'locks',
-  describe: 'show who blocks whom (the blocking tree), live with --watch; end root blockers with --terminate',
   builder: (y) =>
     y
       .option('url', { type: 'string', describe: 'connection URL (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })

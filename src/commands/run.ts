@@ -37,8 +37,6 @@ function commandOf(args: Args): string[] {
 }
 
 const run: CommandModule = {
-  command: 'run',
-  describe: 'gate, then run the migration command (after --) with lock_timeout/statement_timeout, cancel it when it queues, retry lock failures',
   builder: (y) =>
     thresholdFlags(
       y

@@ -9,10 +9,8 @@ export interface Io {
 
 export type Args = Record<string, unknown>;
 
-/** One subcommand: its yargs definition and a handler that returns the exit code. */
+/** One subcommand's module: its yargs options and a handler that returns the exit code. */
 export interface CommandModule {
-  command: string;
-  describe: string;
   builder: (y: Argv) => Argv;
   handler: (args: Args, io: Io) => Promise<number>;
 }

@@ -1,7 +1,6 @@
 // Reads migration SQL with PostgreSQL's own parser (libpg-query, WASM) and says, per
 // statement, which relations it locks in which mode (from ./lock-table.ts), whether it
 // rewrites or scans the table under that lock, and whether it may run in a transaction.
-import { loadModule, parseSync } from 'libpg-query';
 import { PreflightError } from '../errors.js';
 import { canonicalName, quoteIdentifier } from '../identifiers.js';
 import { LOCK_MODES, strongerLock, type LockMode } from '../locks.js';
@@ -559,12 +558,20 @@ function createdBy(type: string, stmt: Fields): string[] {
   return [];
 }
 
-let parserReady: Promise<void> | undefined;
+type ParseSync = (sql: string) => unknown;
+let parserReady: Promise<ParseSync> | undefined;
+let parseSync: ParseSync | undefined;
 
-/** Loads the WASM parser once. */
+/**
+ * Loads the WASM parser once. It is imported here, not at the top, so that a gate without
+ * --migration (and the migration-risk check's module) never pays for loading it.
+ */
 export async function loadParser(): Promise<void> {
-  parserReady ??= loadModule();
-  await parserReady;
+  parserReady ??= import('libpg-query').then(async (lib) => {
+    await lib.loadModule();
+    return lib.parseSync;
+  });
+  parseSync = await parserReady;
 }
 
 interface SqlErrorLike {
@@ -581,6 +588,7 @@ export function analyzeSource(source: MigrationSource, created: Set<string> = ne
   const buffer = Buffer.from(source.text, 'utf8');
   let parsed: { stmts?: { stmt?: unknown; stmt_location?: number; stmt_len?: number }[] };
   try {
+    if (!parseSync) throw new Error('analyzeSource() called before loadParser()');
     parsed = parseSync(source.text) as typeof parsed;
   } catch (error) {
     const e = error as SqlErrorLike;

@@ -1,6 +1,6 @@
 // The pgpreflight command line. stdout carries only the chosen format; the spinner,
 // notes and errors go to stderr. main() returns the exit code; bin/ sets process.exitCode.
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './commands/types.js';
 import { PreflightError, redact } from './errors.js';
@@ -27,6 +27,15 @@ function secretsIn(argv: readonly string[], env: Io['env']): string[] {
     }
   });
   return secrets;
+}
+
+/** yargs' getOptions() is public at runtime but missing from @types/yargs. */
+type WithOptions = Argv & { getOptions(): { key: Record<string, unknown> } };
+
+function hideOptions(y: Argv): Argv {
+  let out = y;
+  for (const key of Object.keys((y as WithOptions).getOptions().key)) out = out.hide(key);
+  return out;
 }
 
 /** Runs the CLI and returns the exit code; never throws. */
@@ -56,11 +65,16 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   let parser = yargs()
     .scriptName('pgpreflight')
     .usage('$0 <command> [options]\n\nChecks a live PostgreSQL server before a schema migration: exit 0 safe, 1 blocked, 2 could not check.');
+  // yargs renders (and caches) the command's whole help text on every run, shown or not;
+  // measuring each line (string-width, Intl.Segmenter) costs more than the check's queries.
+  // When no help is asked for, the options are hidden, so that render is nearly empty.
+  const helpRequested = argv.includes('--help') || argv.includes('-h');
   // Only the command being run is loaded; the others are listed by name for --help.
   const invoked = argv.find((arg) => !arg.startsWith('-'));
   for (const [name, entry] of Object.entries(COMMANDS)) {
     const command = name === invoked ? (await entry.load()).default : undefined;
-    parser = parser.command(name, entry.describe, command ? command.builder : (y) => y, async (args: Record<string, unknown>) => {
+    const builder = (y: Argv): Argv => (command ? (helpRequested ? command.builder(y) : hideOptions(command.builder(y))) : y);
+    parser = parser.command(name, entry.describe, builder, async (args: Record<string, unknown>) => {
       debug = Boolean(args.debug);
       if (failed || !command) return;
       try {

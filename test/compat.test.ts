@@ -12,7 +12,7 @@ import { PreflightError } from '../src/errors.js';
 import { resolveCheckOptions } from '../src/options.js';
 import { runOnce, type RunResult } from '../src/runner.js';
 import { NEWEST_TESTED_MAJOR, versionSupport } from '../src/snapshot.js';
-import { findingsOf, session, sleep, useCluster, waitUntilWaiting } from './helpers.js';
+import { findingsOf, session, stageLockQueue, useCluster } from './helpers.js';
 
 const cluster = useCluster();
 const open: pg.Client[] = [];
@@ -55,14 +55,7 @@ describe(`on the PostgreSQL major under test`, () => {
     const preparer = await session(cluster(), 'compat-prepared');
     await preparer.query("BEGIN; SELECT * FROM orders WHERE id = 1 FOR SHARE; PREPARE TRANSACTION 'compat_gid'");
     await preparer.end();
-    const holder = await session(cluster(), 'compat-holder');
-    open.push(holder);
-    await holder.query('BEGIN; SELECT * FROM orders LIMIT 1');
-    const waiter = await session(cluster(), 'compat-waiter');
-    open.push(waiter);
-    void waiter.query('ALTER TABLE orders ADD COLUMN note text').catch(() => undefined);
-    await waitUntilWaiting(cluster(), 'compat-waiter');
-    await sleep(200);
+    await stageLockQueue(cluster(), 'compat', open);
   });
 
   afterAll(async () => {

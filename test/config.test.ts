@@ -4,13 +4,11 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli.js';
 import { loadConfig } from '../src/config.js';
 import type { Report } from '../src/types.js';
-import { runCli, session, sleep, useCluster } from './helpers.js';
+import { runCli, runMain, session, sleep, useCluster } from './helpers.js';
 
 const PASSWORD = 'cfg-pw-5150';
 const cluster = useCluster({ superuserPassword: PASSWORD, hba: ['host all all 127.0.0.1/32 scram-sha-256'] });
@@ -66,18 +64,6 @@ describe('finding the file', () => {
   });
 });
 
-/** The CLI's main() in this process (no build, no spawn), its output collected. */
-async function inProcess(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (d: Buffer) => out.push(d));
-  stderr.on('data', (d: Buffer) => err.push(d));
-  const code = await main(argv, { stdout, stderr, env: { NO_COLOR: '1', ...env } });
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
-
 describe('an invalid file exits 2 naming the file, the key and what is allowed', () => {
   const cases: [string, string, RegExp][] = [
     ['unknown-key.json', JSON.stringify({ thresholds: { locks: { fial: '2s' } } }), /bad-unknown-key\.json: thresholds\.locks: unknown key "fial": allowed keys are warn, fail$/m],
@@ -90,7 +76,7 @@ describe('an invalid file exits 2 naming the file, the key and what is allowed',
   ];
   it.each(cases)('%s', async (name, content, message) => {
     const path = write(`bad-${name}`, content);
-    const result = await inProcess(['check', '--config', path, '--table', 'orders', '--url', cluster().url()]);
+    const result = await runMain(['check', '--config', path, '--table', 'orders', '--url', cluster().url()]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toContain(PASSWORD);
@@ -106,8 +92,8 @@ function holderSeverities(report: Report): Record<string, string> {
 
 describe('precedence: flags > environment > file > defaults, on a real server', () => {
   const lenient = (): string => write('lenient.json', JSON.stringify({ format: 'json', only: ['locks'], thresholds: { locks: { warn: '1h', fail: '1h' } } }));
-  const run = (args: string[], env: Record<string, string> = {}): ReturnType<typeof inProcess> =>
-    inProcess(['check', '--url', cluster().url(), '--table', 'orders', ...args], env);
+  const run = (args: string[], env: Record<string, string> = {}): ReturnType<typeof runMain> =>
+    runMain(['check', '--url', cluster().url(), '--table', 'orders', ...args], env);
 
   it('the file\'s thresholds, the environment over them, a flag over both', async () => {
     const path = lenient();
@@ -151,7 +137,7 @@ describe('precedence: flags > environment > file > defaults, on a real server', 
 
   it('pgpreflight config shows each value with its source, and no password', async () => {
     const path = write('shown.yaml', 'format: markdown\nfailOn: warn\nthresholds:\n  locks: { fail: 3s }\ntables:\n  orders:\n    locks: { warn: 100ms }\ndatabases:\n  - name: main\n    urlEnv: MAIN_URL\n');
-    const result = await inProcess(['config', '--config', path, '--json', '--timeout', '4s'], { MAIN_URL: cluster().url(), PGPREFLIGHT_LOCK_WARN: '2s', GITHUB_ACTIONS: 'true' });
+    const result = await runMain(['config', '--config', path, '--json', '--timeout', '4s'], { MAIN_URL: cluster().url(), PGPREFLIGHT_LOCK_WARN: '2s', GITHUB_ACTIONS: 'true' });
     expect(result.code).toBe(0);
     const { configFile, settings } = JSON.parse(result.stdout) as { configFile: string; settings: { key: string; value: string; source: string }[] };
     expect(configFile).toBe(path);

@@ -5,14 +5,12 @@
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli.js';
 import { escapeData, escapeProperty } from '../src/reporters/github.js';
 import { fenced } from '../src/reporters/markdown.js';
 import type { Report } from '../src/types.js';
-import { runCli, session, sleep, useCluster, type CliResult } from './helpers.js';
+import { runCli, runMain, session, sleep, type CliResult, useCluster } from './helpers.js';
 
 const PASSWORD = 'fmt-Secr3t%pw:x,y';
 const cluster = useCluster({ superuserPassword: PASSWORD, hba: ['host all all 127.0.0.1/32 scram-sha-256'] });
@@ -93,18 +91,6 @@ function expectNoSecret(...texts: string[]): void {
   }
 }
 
-/** The CLI's main() in this process, its output collected. */
-async function inProcess(argv: string[], env: Record<string, string>): Promise<CliResult> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (d: Buffer) => out.push(d));
-  stderr.on('data', (d: Buffer) => err.push(d));
-  const code = await main(argv, { stdout, stderr, env: { NO_COLOR: '1', ...env } });
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
-
 describe('escaping is @actions/core\'s', () => {
   it('encodes %, CR and LF in data, and also : and , in properties', () => {
     expect(escapeData('100%\r\nnext: a,b')).toBe('100%25%0D%0Anext: a,b');
@@ -164,7 +150,7 @@ describe('--format github', () => {
   });
 
   it('an explicit --format beats GITHUB_ACTIONS=true', async () => {
-    const json = await inProcess(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'json', ...FAST], githubEnv().env);
+    const json = await runMain(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'json', ...FAST], githubEnv().env);
     expect((JSON.parse(json.stdout) as Report).verdict).toBe('fail');
   });
 
@@ -175,7 +161,7 @@ describe('--format github', () => {
 
 describe('--format markdown', () => {
   it('renders the verdict, a table row per check and the findings', async () => {
-    const result = await inProcess(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'markdown', ...FAST], {});
+    const result = await runMain(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'markdown', ...FAST], {});
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^## pgpreflight: ❌ FAIL: deploy blocked/);
     expect(result.stdout.match(/^\| (✅ PASS|⚠️ WARN|❌ FAIL) \| `[a-z-]+` \|/gm)).toHaveLength(2);
@@ -203,7 +189,7 @@ function testcases(xml: string): TestCase[] {
 
 describe('--format junit', () => {
   it('has one testcase per check and target; the blocked table fails with its findings', async () => {
-    const result = await inProcess(['check', '--url', cluster().url(), '--table', 'orders', '--table', 'other', '--format', 'junit', ...FAST], {});
+    const result = await runMain(['check', '--url', cluster().url(), '--table', 'orders', '--table', 'other', '--format', 'junit', ...FAST], {});
     expect(result.code).toBe(1);
     expect(result.stdout.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="pgpreflight" tests="4" failures="2"')).toBe(true);
     const cases = testcases(result.stdout);
@@ -219,8 +205,8 @@ describe('--format junit', () => {
   it('a warning is a failure only when --fail-on warn makes it block', async () => {
     const warnOnly = ['--table', 'orders', '--format', 'junit', '--only', 'locks', '--lock-warn', '100ms', '--lock-fail', '1h'];
     const [lenient, strict] = await Promise.all([
-      inProcess(['check', '--url', cluster().url(), ...warnOnly], {}),
-      inProcess(['check', '--url', cluster().url(), ...warnOnly, '--fail-on', 'warn'], {}),
+      runMain(['check', '--url', cluster().url(), ...warnOnly], {}),
+      runMain(['check', '--url', cluster().url(), ...warnOnly, '--fail-on', 'warn'], {}),
     ]);
     expect([lenient.code, strict.code]).toEqual([0, 1]);
     expect(testcases(lenient.stdout).map((c) => c.failure)).toEqual([null]);
@@ -231,7 +217,7 @@ describe('--format junit', () => {
 
 describe('--format json', () => {
   it('keeps the version-1 Report shape for one database', async () => {
-    const result = await inProcess(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'json', ...FAST], {});
+    const result = await runMain(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'json', ...FAST], {});
     const report = JSON.parse(result.stdout) as Report;
     expect(Object.keys(report).sort()).toEqual(['checks', 'durationMs', 'notes', 'server', 'targets', 'verdict', 'version']);
     expect(report.version).toBe(1);
@@ -247,7 +233,7 @@ describe('secrets', () => {
     const runs = [];
     for (const format of formats) {
       const gh = githubEnv();
-      runs.push({ format, gh, result: await inProcess(['check', '--url', wrong, '--table', 'orders', '--format', format, ...FAST], gh.env) });
+      runs.push({ format, gh, result: await runMain(['check', '--url', wrong, '--table', 'orders', '--format', format, ...FAST], gh.env) });
     }
     for (const { format, gh, result } of runs) {
       expect(result.code).toBe(2);

@@ -1,11 +1,13 @@
 // Shared test plumbing: a throwaway cluster per file, sessions tagged with
 // application_name so tests never trip over each other, and the built CLI as a subprocess.
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { CHECKS } from '../checks/index.js';
 import { startCluster, projectRoot, type Cluster, type ClusterOptions } from '../src/cluster.js';
+import { main } from '../src/cli.js';
 import { parseTables } from '../src/commands/shared.js';
 import { resolveConnection } from '../src/connection.js';
 import type { LockMode } from '../src/locks.js';
@@ -117,4 +119,32 @@ export function runCli(args: string[], env: Record<string, string> = {}, options
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs the CLI's main() in this process (no build, no spawn) with NO_COLOR=1, collecting its output. */
+export async function runMain(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await main(argv, { stdout, stderr, env: { NO_COLOR: '1', ...env } });
+  return { code, stdout: out, stderr: err };
+}
+
+/**
+ * The classic outage, staged for real: a session idle in transaction holding `table`
+ * (`<prefix>-holder`) and an ALTER TABLE queued behind it (`<prefix>-waiter`). Both
+ * connections are pushed onto `open` for the caller's teardown.
+ */
+export async function stageLockQueue(cluster: Cluster, prefix: string, open: pg.Client[], table = 'orders'): Promise<void> {
+  const holder = await session(cluster, `${prefix}-holder`);
+  open.push(holder);
+  await holder.query(`BEGIN; SELECT * FROM ${table} LIMIT 1`);
+  const waiter = await session(cluster, `${prefix}-waiter`);
+  open.push(waiter);
+  void waiter.query(`ALTER TABLE ${table} ADD COLUMN note text`).catch(() => undefined);
+  await waitUntilWaiting(cluster, `${prefix}-waiter`);
+  await sleep(200);
 }

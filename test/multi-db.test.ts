@@ -5,13 +5,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli.js';
 import { freePort } from '../src/cluster.js';
 import type { GateReport } from '../src/gate.js';
-import { CLI, runCli, session, sleep, useCluster } from './helpers.js';
+import { CLI, runCli, runMain, session, sleep, useCluster } from './helpers.js';
 
 const PASSWORD_A = 'multi-a-pw-41';
 const PASSWORD_B = 'multi-b-pw-97';
@@ -51,18 +49,6 @@ function expectNoSecret(...texts: string[]): void {
   for (const text of texts) for (const secret of [PASSWORD_A, PASSWORD_B, 'refused-pw-3']) expect(text).not.toContain(secret);
 }
 
-/** The CLI's main() in this process (no spawn), its output collected. */
-async function inProcess(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (d: Buffer) => out.push(d));
-  stderr.on('data', (d: Buffer) => err.push(d));
-  const code = await main(argv, { stdout, stderr, env: { NO_COLOR: '1', ...env } });
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
-
 describe('several databases', () => {
   it('--url twice: one clean and one blocked gives exit 1 and names the blocked one', async () => {
     const result = await runCli(['check', '--url', clean().url(), '--url', blocked().url(), ...FAST, '--format', 'json']);
@@ -83,9 +69,9 @@ describe('several databases', () => {
   it('databases named in the config: each has its own section in every format', async () => {
     const config = configFile('named.json', { databases: [{ name: 'shard-a', urlEnv: 'SHARD_A_URL' }, { name: 'shard-b', urlEnv: 'SHARD_B_URL' }], concurrency: 2 });
     const [table, markdown, junit, github] = await Promise.all([
-      inProcess(['check', '--config', config, ...FAST], env()),
-      inProcess(['check', '--config', config, ...FAST, '--format', 'markdown'], env()),
-      inProcess(['check', '--config', config, ...FAST, '--format', 'junit'], env()),
+      runMain(['check', '--config', config, ...FAST], env()),
+      runMain(['check', '--config', config, ...FAST, '--format', 'markdown'], env()),
+      runMain(['check', '--config', config, ...FAST, '--format', 'junit'], env()),
       runCli(['check', '--config', config, ...FAST, '--format', 'github'], { ...env(), GITHUB_OUTPUT: join(dir, 'gh-output'), GITHUB_STEP_SUMMARY: join(dir, 'gh-summary.md'), RUNNER_TEMP: dir }),
     ]);
     for (const result of [table, markdown, junit, github]) expect(result.code).toBe(1);
@@ -107,7 +93,7 @@ describe('several databases', () => {
 
   it('an unreachable database makes the verdict error (exit 2)', async () => {
     const config = configFile('unreachable.json', { databases: [{ name: 'shard-a', urlEnv: 'SHARD_A_URL' }, { name: 'shard-c', urlEnv: 'SHARD_C_URL' }] });
-    const result = await inProcess(['check', '--config', config, ...FAST, '--format', 'json'], env());
+    const result = await runMain(['check', '--config', config, ...FAST, '--format', 'json'], env());
     expect(result.code).toBe(2);
     const gate = JSON.parse(result.stdout) as GateReport;
     expect(gate).toMatchObject({ verdict: 'error', blockedBy: ['shard-c'] });
@@ -124,7 +110,7 @@ describe('several databases', () => {
         { name: 'shard-d', urlEnv: 'SHARD_D_URL', optional: true },
       ],
     });
-    const result = await inProcess(['check', '--config', config, ...FAST, '--format', 'json'], env());
+    const result = await runMain(['check', '--config', config, ...FAST, '--format', 'json'], env());
     expect(result.code).toBe(0);
     const gate = JSON.parse(result.stdout) as GateReport;
     expect(gate).toMatchObject({ verdict: 'pass', blockedBy: [] });
@@ -138,7 +124,7 @@ describe('several databases', () => {
 
   it('a required database whose URL variable is unset is an input error naming the variable', async () => {
     const config = configFile('unset.json', { databases: [{ name: 'shard-a', urlEnv: 'SHARD_A_URL' }, { name: 'shard-x', urlEnv: 'SHARD_X_URL' }] });
-    const result = await inProcess(['check', '--config', config, ...FAST], env());
+    const result = await runMain(['check', '--config', config, ...FAST], env());
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^pgpreflight: database "shard-x" in .*unset\.json reads its URL from SHARD_X_URL, which is not set/m);
     expect(result.stdout).toBe('');

@@ -10,7 +10,7 @@ import { resolveCheckOptions } from '../src/options.js';
 import { runOnce } from '../src/runner.js';
 import type { Report } from '../src/types.js';
 import { findPgBouncer, startPgBouncer, type PgBouncer } from './support/pgbouncer.js';
-import { findingsOf, gate, runCli, session, sleep, useCluster, waitUntilWaiting } from './helpers.js';
+import { findingsOf, gate, runCli, session, sleep, stageLockQueue, useCluster } from './helpers.js';
 import pgModule from 'pg';
 
 const found = findPgBouncer();
@@ -60,14 +60,7 @@ describe.skipIf('reason' in found)('pgbouncer (transaction pooling)', () => {
     if (!('binary' in found)) return;
     bouncer = await startPgBouncer(found.binary, cluster());
     await cluster().sql('CREATE TABLE orders (id int PRIMARY KEY, total int); CREATE TABLE other (id int); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g; ANALYZE orders');
-    const holder = await session(cluster(), 'pgb-holder');
-    open.push(holder);
-    await holder.query('BEGIN; SELECT * FROM orders LIMIT 1');
-    const waiter = await session(cluster(), 'pgb-waiter');
-    open.push(waiter);
-    void waiter.query('ALTER TABLE orders ADD COLUMN note text').catch(() => undefined);
-    await waitUntilWaiting(cluster(), 'pgb-waiter');
-    await sleep(200);
+    await stageLockQueue(cluster(), 'pgb', open);
   });
 
   afterAll(async () => {

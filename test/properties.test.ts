@@ -3,14 +3,12 @@
 // input with exit 2 and one line; and a table name reaches the server only as a
 // query parameter, which the server's own statement log shows.
 import { readFileSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli.js';
 import { canonicalName, parseQualifiedName, quoteIdentifier } from '../src/identifiers.js';
 import { formatDuration, parseCount, parseDuration, parseSize } from '../src/units.js';
-import { session, useCluster } from './helpers.js';
+import { runMain, session, useCluster } from './helpers.js';
 
 // Every statement is logged with its application_name, so the checker's can be read back.
 const cluster = useCluster({ settings: { log_statement: 'all', log_line_prefix: '%a|', log_min_messages: 'warning' } });
@@ -144,17 +142,6 @@ interface Captured {
   stderr: string;
 }
 
-async function cli(argv: string[]): Promise<Captured> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(argv, { stdout, stderr, env: { NO_COLOR: '1' } });
-  return { code, stdout: out, stderr: err };
-}
-
 /** exit 2 means one `pgpreflight:` line and nothing on stdout; 0 or 1 means a JSON report. */
 function expectWellBehaved(result: Captured): void {
   expect([0, 1, 2]).toContain(result.code);
@@ -178,7 +165,7 @@ describe('the CLI on generated input', () => {
   it('--table: never crashes; rejected or not found is exit 2 with one line', async () => {
     await fc.assert(
       fc.asyncProperty(hostile, async (table) => {
-        expectWellBehaved(await cli(['check', '--url', cluster().url(), `--table=${table}`, '--format', 'json', '--timeout', '5s']));
+        expectWellBehaved(await runMain(['check', '--url', cluster().url(), `--table=${table}`, '--format', 'json', '--timeout', '5s']));
       }),
       // A newline or an escape sequence inside a quoted name must not break the one-line error.
       { numRuns: 60, examples: [['"a\nb"'], ['"x\u001b[2Jy"'], ['bad\nname']] },
@@ -190,7 +177,7 @@ describe('the CLI on generated input', () => {
     const flag = fc.constantFrom('--timeout', '--idle-warn', '--lock-fail', '--rows-warn', '--size-warn', '--lock-mode');
     await fc.assert(
       fc.asyncProperty(flag, hostile, async (name, value) => {
-        expectWellBehaved(await cli(['check', '--url', cluster().url(), '--table', 'canary', '--format', 'json', `${name}=${value}`]));
+        expectWellBehaved(await runMain(['check', '--url', cluster().url(), '--table', 'canary', '--format', 'json', `${name}=${value}`]));
       }),
       { numRuns: 60 },
     );
@@ -207,7 +194,7 @@ describe('the CLI on generated input', () => {
           if (schema !== undefined) await admin.query("SELECT format('CREATE SCHEMA IF NOT EXISTS %I', $1::text) AS ddl", [schema]).then((r) => admin.query(String(r.rows[0].ddl)));
           const qualified = schema === undefined ? { name } : { schema, name };
           await admin.query("SELECT format('CREATE TABLE IF NOT EXISTS %s (id int)', $1::text) AS ddl", [canonicalName(qualified)]).then((r) => admin.query(String(r.rows[0].ddl)));
-          const result = await cli(['check', '--url', cluster().url(), '--table', canonicalName(qualified), '--format', 'json']);
+          const result = await runMain(['check', '--url', cluster().url(), '--table', canonicalName(qualified), '--format', 'json']);
           expect(result.stderr).toBe('');
           const report = JSON.parse(result.stdout) as { targets: Array<{ name: string }> };
           const { rows } = await admin.query<{ q: string }>(

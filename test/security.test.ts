@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORTER_NAMES } from '../src/reporters/index.js';
 import type { Report } from '../src/types.js';
-import { findingsOf, gate, runCli, session, sleep, useCluster, waitFor, waitUntilWaiting, type CliResult } from './helpers.js';
+import { type CliResult, findingsOf, gate, runCli, session, sleep, stageLockQueue, useCluster, waitFor } from './helpers.js';
 
 // Characters that URLs must percent-encode, so both spellings are looked for.
 const PASSWORD = 'Pw:s3cr/et@9#x';
@@ -59,14 +59,7 @@ describe('security', () => {
   beforeAll(async () => {
     await cluster().sql('CREATE TABLE orders (id int PRIMARY KEY, total int); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g; ANALYZE orders');
     // Staged: an idle transaction holding orders, and an ALTER TABLE queued behind it.
-    const holder = await session(cluster(), 'sec-holder');
-    open.push(holder);
-    await holder.query('BEGIN; SELECT * FROM orders LIMIT 1');
-    const waiter = await session(cluster(), 'sec-waiter');
-    open.push(waiter);
-    void waiter.query('ALTER TABLE orders ADD COLUMN note text').catch(() => undefined);
-    await waitUntilWaiting(cluster(), 'sec-waiter');
-    await sleep(200);
+    await stageLockQueue(cluster(), 'sec', open);
   });
 
   afterAll(async () => {
@@ -112,7 +105,7 @@ describe('security', () => {
       const result = await runCli(['check', `--url=${cluster().url()}`, '--table', 'orders', '--format', 'json', ...thresholdArgs]);
       expectNoSecret(result, PASSWORD);
       const report = JSON.parse(result.stdout) as Report;
-      expect(report.server.user).toBe('postgres');
+      expect(report.server?.user).toBe('postgres');
     });
   });
 
@@ -210,13 +203,13 @@ describe('security', () => {
       );
       const baseline = await gate(cluster(), { flags: THRESHOLDS });
       expect(baseline.verdict).toBe('fail');
-      const pids = (await cluster().sql("SELECT pid FROM pg_stat_activity WHERE application_name IN ('sec-holder', 'sec-waiter')")).rows.map((r: { pid: number }) => r.pid);
+      const pids = (await cluster().sql<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name IN ('sec-holder', 'sec-waiter')")).rows.map((r) => r.pid);
       expect(pids).toHaveLength(2);
       const blamed = baseline.checks.flatMap((c) => c.findings).map((f) => f.pid);
       for (const pid of pids) expect(blamed).toContain(pid);
 
       const monitor = await gate(cluster(), { flags: THRESHOLDS, user: 'monitor_only', password: MONITOR_PASSWORD });
-      expect(monitor.server.user).toBe('monitor_only');
+      expect(monitor.server?.user).toBe('monitor_only');
       expect(shape(monitor)).toEqual(shape(baseline));
 
       // Every transaction on the server now defaults to read-only: a write anywhere in

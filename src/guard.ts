@@ -189,7 +189,8 @@ async function watchQueue(request: GuardRequest, appName: string, done: Promise<
         if (reason !== null && !finished) {
           // pg_cancel_backend ends the waiting statement only; the queue behind it drains at once.
           // https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL
-          await client.query('SELECT pg_cancel_backend($1::int)', [waiting.pid]);
+          // Qualified: outside the snapshot's pinned search_path a database's search_path could shadow it.
+          await client.query('SELECT pg_catalog.pg_cancel_backend($1::int)', [waiting.pid]);
           outcome.cancels.push({ pid: waiting.pid, reason, waitedMs: waiting.waitedMs, queued: waiting.queued, mode: waiting.mode, relation: waiting.relation, culprits: waiting.culprits });
           firstSeen.delete(waiting.pid);
         }

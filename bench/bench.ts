@@ -52,7 +52,7 @@ if (target === 'bare') {
   await client.query('SELECT 1');
   await client.end();
 } else {
-  const { main } = await import(${JSON.stringify(join(projectRoot, 'dist', 'src', 'cli.js'))});
+  const { main } = await import(${JSON.stringify(join(projectRoot, 'dist', 'bundle', 'cli.js'))});
   process.exitCode = await main([target, ...args]);
 }
 process.on('exit', () => writeSync(3, String(process.resourceUsage().maxRSS)));

@@ -37,9 +37,10 @@ function commandOf(args: Args): string[] {
 }
 
 const run: CommandModule = {
+  // Threshold flags first, so run's own --lock-timeout (which the traffic check shares:
+  // it is the same planned lock_timeout) keeps run's description in --help.
   builder: (y) =>
-    thresholdFlags(
-      y
+    thresholdFlags(y)
         .parserConfiguration({ 'populate--': true })
         .option('url', { type: 'string', describe: 'connection URL for the gate and the guard (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass); the command connects its own way' })
         .option('table', { type: 'string', array: true, describe: 'table the migration alters (repeatable)' })
@@ -50,14 +51,13 @@ const run: CommandModule = {
         .option('only', { type: 'string', array: true, describe: 'gate with only these check ids' })
         .option('skip', { type: 'string', array: true, describe: 'gate without these check ids' })
         .option('timeout', { type: 'string', default: '10s', describe: 'time budget of each gate run and each guard look' })
-        .option('lock-timeout', { type: 'string', default: DEFAULTS.lockTimeout, describe: 'lock_timeout for the command, through PGOPTIONS' })
+        .option('lock-timeout', { type: 'string', default: DEFAULTS.lockTimeout, describe: 'lock_timeout for the command, through PGOPTIONS (the traffic check estimates the queue for it)' })
         .option('statement-timeout', { type: 'string', default: DEFAULTS.statementTimeout, describe: 'statement_timeout for the command, through PGOPTIONS' })
         .option('max-queue-wait', { type: 'string', default: DEFAULTS.maxQueueWait, describe: 'cancel the migration\'s statement when it has waited this long for a lock' })
         .option('max-queued', { type: 'string', default: DEFAULTS.maxQueued, describe: 'cancel the migration\'s statement when more than this many queries wait behind it' })
         .option('retries', { type: 'string', default: DEFAULTS.retries, describe: 'retries after a lock failure (lock_timeout or a guard cancel)' })
         .option('retry-delay', { type: 'string', default: DEFAULTS.retryDelay, describe: 'first backoff step; doubles each retry, with jitter' })
-        .option('guard-interval', { type: 'string', default: DEFAULTS.guardInterval, describe: 'how often the guard looks at the lock queue' }),
-    )
+        .option('guard-interval', { type: 'string', default: DEFAULTS.guardInterval, describe: 'how often the guard looks at the lock queue' })
       .example('$0 run --table orders -- psql -v ON_ERROR_STOP=1 -f migrate.sql', 'gate, then run the migration under the guard')
       .example('$0 run --migration db/migrate.sql -- npx prisma migrate deploy', 'gate the tables the migration touches'),
   async handler(args, io) {

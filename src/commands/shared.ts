@@ -78,9 +78,13 @@ export function thresholdArgs(args: Record<string, unknown>): Record<string, str
 
 /** Shows an ora spinner on stderr while work runs, on a terminal only; ora loads only then. */
 export async function withSpinner<T>(io: Io, enabled: boolean, text: string, work: () => Promise<T>): Promise<T> {
-  if (!enabled || !io.stderr.isTTY) return work();
+  // A pseudo-terminal that reports no width (script(1), some CI runners) makes ora's line
+  // clearing loop without end; such a terminal gets no spinner.
+  const columns = (io.stderr as { columns?: number }).columns ?? 0;
+  if (!enabled || !io.stderr.isTTY || columns <= 0) return work();
   const { default: ora } = await import('ora');
-  const spinner = ora({ text, stream: io.stderr }).start();
+  // discardStdin off: the spinner must never take over standard input (prompts, piped SQL).
+  const spinner = ora({ text, stream: io.stderr, discardStdin: false }).start();
   try {
     return await work();
   } finally {

@@ -1,0 +1,27 @@
+// Bundles the built CLI (dist/src/cli.js) into dist/bundle/ for the bin: one file to
+// resolve and compile instead of hundreds is most of what a run costs before it connects.
+// Lazily imported parts (each command, reporters, the spinner, the config schema) stay
+// separate chunks. libpg-query stays outside: it loads its WASM relative to its package.
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+rmSync(join(root, 'dist', 'bundle'), { recursive: true, force: true });
+await build({
+  entryPoints: [join(root, 'dist', 'src', 'cli.js')],
+  outdir: join(root, 'dist', 'bundle'),
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // Resolved at run time from node_modules: pg's optional native binding, and what loads
+  // only on demand anyway (the WASM parser, the config file's parsers, the spinner), so
+  // those keep their own module semantics and gain nothing from bundling.
+  external: ['pg-native', 'libpg-query', 'pgpass', 'yaml', 'zod', 'ora'],
+  // Bundled CommonJS (pg, yargs' deps) calls require(); give the ESM bundle one.
+  banner: { js: "import { createRequire as __pgpreflightCreateRequire } from 'node:module'; const require = __pgpreflightCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});

@@ -4,7 +4,7 @@
 // (../shared/postgres-facts.md, "Autovacuum and vacuum"). VACUUM FULL and CLUSTER
 // rewrite the table under AccessExclusiveLock.
 import { conflicts } from '../src/locks.js';
-import type { Finding, Session, Severity, Target } from '../src/types.js';
+import type { Finding, Session, Severity, Snapshot, Target } from '../src/types.js';
 import { formatCount } from '../src/units.js';
 import { defineCheck, statusOf } from './types.js';
 import { age, locksOnTarget, remediationFor, sessionFields, sessionsByPid } from './support.js';
@@ -86,6 +86,30 @@ function progressOf(row: Record<string, unknown>): string {
   return total && scanned !== null ? `, ${Math.round((100 * scanned) / total)}% of ${formatCount(total)} blocks scanned` : '';
 }
 
+/**
+ * A VACUUM FULL or CLUSTER on the target (pg_stat_progress_cluster): it rewrites the table
+ * under AccessExclusiveLock. Both this check and ddl-in-progress report it, from this one
+ * place; `reported` keeps a pid from being reported twice within one check.
+ */
+export function tableRewriteFindings(snapshot: Snapshot, reported: Set<number>): Finding[] {
+  const sessions = sessionsByPid(snapshot);
+  const findings: Finding[] = [];
+  for (const row of snapshot.extra['cluster-progress'] ?? []) {
+    const pid = num(row.pid);
+    const target = snapshot.targets.find((t) => t.relations.some((r) => r.oid === num(row.relid)));
+    if (!target || reported.has(pid)) continue;
+    reported.add(pid);
+    const s = sessions.get(pid);
+    findings.push({
+      kind: 'table-rewrite', severity: 'fail', target: target.qualifiedName, relation: String(row.relation),
+      message: `${String(row.command)} in pid ${pid} is rewriting ${String(row.relation)} (${String(row.phase)}${progressOf(row)}) under AccessExclusiveLock, running ${age(s?.queryAgeSeconds)}: the migration and all traffic on the table wait for it`,
+      ...sessionFields(s, pid), ageSeconds: s?.queryAgeSeconds ?? null, remediation: remediationFor(s),
+      details: { command: String(row.command), phase: String(row.phase) },
+    });
+  }
+  return findings;
+}
+
 export default defineCheck<Option>({
   id: 'autovacuum',
   title: 'Vacuum on the table',
@@ -149,19 +173,7 @@ export default defineCheck<Option>({
         if (entry.session?.backendType === 'autovacuum worker' && entry.lock.granted) vacuumFinding(entry.session.pid, target, entry.relation.name, '', null);
       }
     }
-    for (const row of snapshot.extra['cluster-progress'] ?? []) {
-      const pid = num(row.pid);
-      const target = targetOf(num(row.relid));
-      if (!target || reported.has(pid)) continue;
-      reported.add(pid);
-      const s = sessions.get(pid);
-      findings.push({
-        kind: 'table-rewrite', severity: 'fail', target: target.qualifiedName, relation: String(row.relation),
-        message: `${String(row.command)} in pid ${pid} is rewriting ${String(row.relation)} (${String(row.phase)}${progressOf(row)}) under AccessExclusiveLock, running ${age(s?.queryAgeSeconds)}: the migration and all traffic on the table wait for it`,
-        ...sessionFields(s, pid), ageSeconds: s?.queryAgeSeconds ?? null, remediation: remediationFor(s),
-        details: { command: String(row.command), phase: String(row.phase) },
-      });
-    }
+    findings.push(...tableRewriteFindings(snapshot, reported));
 
     const limitPercent = options.wraparoundWarn;
     for (const row of snapshot.extra['freeze-age'] ?? []) {

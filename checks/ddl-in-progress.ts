@@ -6,7 +6,7 @@
 import type { Finding } from '../src/types.js';
 import { formatCount } from '../src/units.js';
 import { defineCheck, statusOf } from './types.js';
-import { CLUSTER_PROGRESS_QUERY, VACUUM_PROGRESS_QUERY } from './autovacuum.js';
+import { CLUSTER_PROGRESS_QUERY, tableRewriteFindings, VACUUM_PROGRESS_QUERY } from './autovacuum.js';
 import { age, describeHolder, locksOnTarget, remediationFor, sessionFields, sessionsByPid, type TargetLock } from './support.js';
 
 /**
@@ -61,19 +61,7 @@ export default defineCheck<never>({
         details: { command: String(row.command), phase: String(row.phase), index: row.index === null ? null : String(row.index) },
       });
     }
-    for (const row of snapshot.extra['cluster-progress'] ?? []) {
-      const pid = num(row.pid);
-      const target = targetOf(num(row.relid));
-      if (!target || reported.has(pid)) continue;
-      reported.add(pid);
-      const s = sessions.get(pid);
-      findings.push({
-        kind: 'table-rewrite', severity: 'fail', target: target.qualifiedName, relation: String(row.relation),
-        message: `${String(row.command)} in pid ${pid} is rewriting ${String(row.relation)} (${String(row.phase)}), running ${age(s?.queryAgeSeconds)}`,
-        ...sessionFields(s, pid), ageSeconds: s?.queryAgeSeconds ?? null, remediation: remediationFor(s),
-        details: { command: String(row.command), phase: String(row.phase) },
-      });
-    }
+    findings.push(...tableRewriteFindings(snapshot, reported));
     for (const target of snapshot.targets) {
       // One entry per backend: its strongest DDL-class lock, the table's own first.
       const strongest = new Map<number, TargetLock>();

@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { checkOf, findingsOf, gate, session, useCluster, waitFor } from './helpers.js';
+import { checkOf, findingsOf, gate, taggedSession, useCluster, waitFor } from './helpers.js';
 
 // Throwaway clusters run autovacuum with a 1 s naptime. Every table here starts with
 // autovacuum_enabled = off; each test turns on exactly the vacuum it stages.
@@ -14,12 +14,7 @@ afterEach(async () => {
   for (const client of open.splice(0)) await client.end().catch(() => undefined);
 });
 
-async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
-  const client = await session(cluster(), app);
-  open.push(client);
-  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
-  return { client, pid };
-}
+const tagged = (app: string): Promise<{ client: pg.Client; pid: number }> => taggedSession(cluster(), app, open);
 
 /** Consumes transaction IDs until age(relfrozenxid) of `table` reaches `target`. */
 async function burnXidsUntil(table: string, target: number): Promise<void> {

@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { checkOf, findingsOf, gate, session, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
+import { checkOf, findingsOf, gate, taggedSession, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster({ settings: { autovacuum: false } });
 const open: pg.Client[] = [];
@@ -13,12 +13,7 @@ afterEach(async () => {
   await cluster().sql('DROP INDEX IF EXISTS orders_total_idx');
 });
 
-async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
-  const client = await session(cluster(), app);
-  open.push(client);
-  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
-  return { client, pid };
-}
+const tagged = (app: string): Promise<{ client: pg.Client; pid: number }> => taggedSession(cluster(), app, open);
 
 describe('ddl-in-progress', () => {
   beforeAll(async () => {

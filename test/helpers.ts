@@ -35,6 +35,14 @@ export async function session(cluster: Cluster, applicationName: string, options
   return cluster.connect({ ...options, applicationName });
 }
 
+/** A tagged session and its backend pid; the client is pushed onto `open` for the caller's teardown. */
+export async function taggedSession(cluster: Cluster, applicationName: string, open: pg.Client[]): Promise<{ client: pg.Client; pid: number }> {
+  const client = await session(cluster, applicationName);
+  open.push(client);
+  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return { client, pid: rows[0]?.pid as number };
+}
+
 /** Polls a SQL condition (one row = true) until it holds. */
 export async function waitFor(cluster: Cluster, sql: string, params: unknown[] = [], timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli.js';
 import type { Io } from '../src/commands/types.js';
 import type { BlockingTree, TreeNode } from '../src/blocking-tree.js';
-import { CLI, runCli, session, sleep, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
+import { CLI, runCli, sleep, taggedSession, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster({ settings: { max_prepared_transactions: 5 } });
 const open: pg.Client[] = [];
@@ -22,12 +22,7 @@ afterEach(async () => {
   });
 });
 
-async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
-  const client = await session(cluster(), app);
-  open.push(client);
-  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
-  return { client, pid };
-}
+const tagged = (app: string): Promise<{ client: pg.Client; pid: number }> => taggedSession(cluster(), app, open);
 
 /** Starts a statement that will wait for a lock, and returns once it does. */
 async function queued(app: string, sql: string): Promise<{ pid: number; done: Promise<unknown> }> {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkOf, findingsOf, gate, session, sleep, useCluster, waitUntilWaiting } from './helpers.js';
+import { checkOf, findingsOf, gate, sleep, taggedSession, useCluster, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster();
 const open: pg.Client[] = [];
@@ -12,12 +12,7 @@ afterEach(async () => {
   for (const { gid } of rows) await cluster().sql(`ROLLBACK PREPARED '${gid}'`);
 });
 
-async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
-  const client = await session(cluster(), app);
-  open.push(client);
-  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  return { client, pid: rows[0]?.pid as number };
-}
+const tagged = (app: string): Promise<{ client: pg.Client; pid: number }> => taggedSession(cluster(), app, open);
 
 beforeAll(async () => {
   await cluster().sql(`

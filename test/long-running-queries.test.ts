@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkOf, findingsOf, gate, session, sleep, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
+import { checkOf, findingsOf, gate, sleep, taggedSession, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster();
 const open: pg.Client[] = [];
@@ -10,12 +10,7 @@ afterEach(async () => {
   for (const client of open.splice(0)) await client.end().catch(() => undefined);
 });
 
-async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
-  const client = await session(cluster(), app);
-  open.push(client);
-  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  return { client, pid: rows[0]?.pid as number };
-}
+const tagged = (app: string): Promise<{ client: pg.Client; pid: number }> => taggedSession(cluster(), app, open);
 
 /** Starts a statement and waits until pg_stat_activity shows it running. */
 async function running(app: string, sql: string): Promise<number> {

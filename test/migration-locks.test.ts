@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_MODES, type LockMode } from '../src/locks.js';
 import { analyzeSources, type MigrationStatement } from '../src/migration/index.js';
 import { LOCK_RULES, type LockRule, type LockRuleKind } from '../src/migration/lock-table.js';
-import { session, useCluster, waitUntilWaiting } from './helpers.js';
+import { taggedSession, useCluster, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster();
 
@@ -136,12 +136,7 @@ afterAll(async () => {
   for (const c of clients) await c.end().catch(() => undefined);
 });
 
-async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
-  const client = await session(cluster(), app);
-  clients.push(client);
-  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
-  return { client, pid };
-}
+const tagged = (app: string): Promise<{ client: pg.Client; pid: number }> => taggedSession(cluster(), app, clients);
 
 describe('lock-mode table against pg_locks', () => {
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { Report } from '../src/types.js';
-import { checkOf, findingsOf, gate, runCli, session, sleep, useCluster } from './helpers.js';
+import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster } from './helpers.js';
 
 // --concurrently semantics, staged as in ../shared/postgres-facts.md ("What CREATE INDEX
 // CONCURRENTLY waits for"), and checked against a real CREATE INDEX CONCURRENTLY.
@@ -13,12 +13,7 @@ afterEach(async () => {
   await cluster().sql('DROP INDEX IF EXISTS orders_total_idx');
 });
 
-async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
-  const client = await session(cluster(), app);
-  open.push(client);
-  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
-  return { client, pid };
-}
+const tagged = (app: string): Promise<{ client: pg.Client; pid: number }> => taggedSession(cluster(), app, open);
 
 /** Runs a real CREATE INDEX CONCURRENTLY with a short statement_timeout: 'done' or 'waited'. */
 async function realConcurrentBuild(): Promise<'done' | 'waited'> {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backoffMs, childPgOptions, MAX_RETRY_DELAY_MS } from '../src/guard.js';
-import { CLI, runCli, session, sleep, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
+import { CLI, runCli, sleep, taggedSession, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const PSQL = '/usr/bin/psql';
 // Only the core lock checks: these tests stage young holders that must pass the gate.
@@ -27,12 +27,7 @@ afterEach(async () => {
   for (const client of open.splice(0)) await client.end().catch(() => undefined);
 });
 
-async function tagged(app: string): Promise<{ client: pg.Client; pid: number }> {
-  const client = await session(cluster(), app);
-  open.push(client);
-  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
-  return { client, pid };
-}
+const tagged = (app: string): Promise<{ client: pg.Client; pid: number }> => taggedSession(cluster(), app, open);
 
 /** A fresh session idle in transaction after reading orders: younger than the gate's thresholds. */
 async function freshHolder(): Promise<{ client: pg.Client; pid: number }> {

@@ -156,3 +156,32 @@ export async function stageLockQueue(cluster: Cluster, prefix: string, open: pg.
   await waitUntilWaiting(cluster, `${prefix}-waiter`);
   await sleep(200);
 }
+
+/**
+ * Small thresholds that make a staged holder or queue fail at once, for tests that compare
+ * two runs (direct vs PgBouncer, superuser vs pg_monitor). traffic is a rate since the
+ * server started, which moves between two runs on a fresh server: kept under its warning.
+ */
+export const FAST_THRESHOLDS: Record<string, string> = {
+  'idle-warn': '50ms',
+  'idle-fail': '100ms',
+  'idle-elsewhere': '100ms',
+  'lock-warn': '50ms',
+  'lock-fail': '100ms',
+  'long-query-warn': '50ms',
+  'long-query-fail': '100ms',
+  'long-query-elsewhere': '100ms',
+  'queued-warn': '1000000000',
+};
+
+export type ReportShape = Array<{ id: string; status: string; findings: Array<{ kind: string; pid: unknown; severity: string }> }>;
+
+/** What two runs over the same situation must agree on: each check's status and its findings' kind, pid and severity. */
+export const reportShape = (report: Report): ReportShape =>
+  report.checks.map((check) => ({
+    id: check.id,
+    status: check.status,
+    findings: check.findings
+      .map((f) => ({ kind: f.kind, pid: f.pid ?? null, severity: f.severity }))
+      .sort((a, b) => `${a.kind}/${String(a.pid)}`.localeCompare(`${b.kind}/${String(b.pid)}`)),
+  }));

@@ -10,35 +10,14 @@ import { resolveCheckOptions } from '../src/options.js';
 import { runOnce } from '../src/runner.js';
 import type { Report } from '../src/types.js';
 import { findPgBouncer, startPgBouncer, type PgBouncer } from './support/pgbouncer.js';
-import { findingsOf, gate, runCli, session, sleep, stageLockQueue, useCluster } from './helpers.js';
+import { FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster } from './helpers.js';
 import pgModule from 'pg';
 
 const found = findPgBouncer();
 if ('reason' in found) console.warn(`pgbouncer tests skipped: ${found.reason}`);
 
-const THRESHOLDS: Record<string, string> = {
-  'idle-warn': '50ms',
-  'idle-fail': '100ms',
-  'idle-elsewhere': '100ms',
-  'lock-warn': '50ms',
-  'lock-fail': '100ms',
-  'long-query-warn': '50ms',
-  'long-query-fail': '100ms',
-  'long-query-elsewhere': '100ms',
-  // traffic is a rate since the server started: on a fresh server it falls between two
-  // runs a second apart, so keep it under its warning for a stable comparison.
-  'queued-warn': '1000000000',
-};
+const THRESHOLDS = FAST_THRESHOLDS;
 
-type Shape = Array<{ id: string; status: string; findings: Array<{ kind: string; pid: unknown; severity: string }> }>;
-const shape = (report: Report): Shape =>
-  report.checks.map((check) => ({
-    id: check.id,
-    status: check.status,
-    findings: check.findings
-      .map((f) => ({ kind: f.kind, pid: f.pid ?? null, severity: f.severity }))
-      .sort((a, b) => `${a.kind}/${String(a.pid)}`.localeCompare(`${b.kind}/${String(b.pid)}`)),
-  }));
 
 async function gateVia(url: string): Promise<Report> {
   const { report } = await runOnce({
@@ -74,7 +53,7 @@ describe.skipIf('reason' in found)('pgbouncer (transaction pooling)', () => {
     const holderPid = (await cluster().sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgb-holder'")).rows[0]?.pid as number;
     expect(findingsOf(direct, 'locks').map((f) => f.pid)).toContain(holderPid);
     const pooled = await gateVia(bouncer.url());
-    expect(shape(pooled)).toEqual(shape(direct));
+    expect(reportShape(pooled)).toEqual(reportShape(direct));
     expect(pooled.verdict).toBe(direct.verdict);
   });
 
@@ -101,7 +80,7 @@ describe.skipIf('reason' in found)('pgbouncer (transaction pooling)', () => {
   it('runs repeatedly through the same pooled connection', async () => {
     const first = await gateVia(bouncer.url({ database: 'single' }));
     const second = await gateVia(bouncer.url({ database: 'single' }));
-    expect(shape(second)).toEqual(shape(first));
+    expect(reportShape(second)).toEqual(reportShape(first));
   });
 
   it('the CLI exits as it does directly', async () => {
@@ -111,7 +90,7 @@ describe.skipIf('reason' in found)('pgbouncer (transaction pooling)', () => {
     expect(direct.code).toBe(1);
     expect(pooled.code).toBe(direct.code);
     expect(pooled.stderr).toBe('');
-    expect(shape(JSON.parse(pooled.stdout) as Report)).toEqual(shape(JSON.parse(direct.stdout) as Report));
+    expect(reportShape(JSON.parse(pooled.stdout) as Report)).toEqual(reportShape(JSON.parse(direct.stdout) as Report));
   });
 
   it("a session behind the pooler keeps its application_name but shows the pooler's address", async () => {

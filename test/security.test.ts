@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORTER_NAMES } from '../src/reporters/index.js';
 import type { Report } from '../src/types.js';
-import { type CliResult, findingsOf, gate, runCli, session, sleep, stageLockQueue, useCluster, waitFor } from './helpers.js';
+import { type CliResult, FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster, waitFor } from './helpers.js';
 
 // Characters that URLs must percent-encode, so both spellings are looked for.
 const PASSWORD = 'Pw:s3cr/et@9#x';
@@ -18,19 +18,7 @@ const MONITOR_PASSWORD = 'm0n:it/or@pw';
 const cluster = useCluster({ hba: ['host all all 127.0.0.1/32 scram-sha-256'], superuserPassword: PASSWORD });
 const open: pg.Client[] = [];
 
-const THRESHOLDS: Record<string, string> = {
-  'idle-warn': '50ms',
-  'idle-fail': '100ms',
-  'idle-elsewhere': '100ms',
-  'lock-warn': '50ms',
-  'lock-fail': '100ms',
-  'long-query-warn': '50ms',
-  'long-query-fail': '100ms',
-  'long-query-elsewhere': '100ms',
-  // traffic is a rate since the server started: on a fresh server it falls between two
-  // runs a second apart, so keep it under its warning for a stable comparison.
-  'queued-warn': '1000000000',
-};
+const THRESHOLDS = FAST_THRESHOLDS;
 const thresholdArgs = Object.entries(THRESHOLDS).flatMap(([flag, value]) => [`--${flag}`, value]);
 
 function expectNoSecret(result: CliResult, ...secrets: string[]): void {
@@ -184,15 +172,6 @@ describe('security', () => {
   });
 
   describe('the checker performs no writes', () => {
-    type Shape = Array<{ id: string; status: string; findings: Array<{ kind: string; pid: unknown; severity: string }> }>;
-    const shape = (report: Report): Shape =>
-      report.checks.map((check) => ({
-        id: check.id,
-        status: check.status,
-        findings: check.findings
-          .map((f) => ({ kind: f.kind, pid: f.pid ?? null, severity: f.severity }))
-          .sort((a, b) => `${a.kind}/${String(a.pid)}`.localeCompare(`${b.kind}/${String(b.pid)}`)),
-      }));
 
     it('a pg_monitor + CONNECT role, with default_transaction_read_only = on, gets the same findings as a superuser', async () => {
       await cluster().sql(
@@ -210,7 +189,7 @@ describe('security', () => {
 
       const monitor = await gate(cluster(), { flags: THRESHOLDS, user: 'monitor_only', password: MONITOR_PASSWORD });
       expect(monitor.server?.user).toBe('monitor_only');
-      expect(shape(monitor)).toEqual(shape(baseline));
+      expect(reportShape(monitor)).toEqual(reportShape(baseline));
 
       // Every transaction on the server now defaults to read-only: a write anywhere in
       // the checker would fail the run.
@@ -221,9 +200,9 @@ describe('security', () => {
         expect(probe.rows).toEqual([{ default_transaction_read_only: 'on' }]);
         await expect(cluster().sql('CREATE TABLE written (id int)')).rejects.toThrow(/read-only/);
         const monitorReadOnly = await gate(cluster(), { flags: THRESHOLDS, user: 'monitor_only', password: MONITOR_PASSWORD });
-        expect(shape(monitorReadOnly)).toEqual(shape(baseline));
+        expect(reportShape(monitorReadOnly)).toEqual(reportShape(baseline));
         const superReadOnly = await gate(cluster(), { flags: THRESHOLDS });
-        expect(shape(superReadOnly)).toEqual(shape(baseline));
+        expect(reportShape(superReadOnly)).toEqual(reportShape(baseline));
       } finally {
         const admin = await session(cluster(), 'sec-admin');
         await admin.query('SET default_transaction_read_only = off');

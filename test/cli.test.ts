@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../src/cluster.js';
 import type { Report } from '../src/types.js';
-import { runCli, session, useCluster, waitUntilWaiting } from './helpers.js';
+import { expectOneLineFailure, runCli, session, useCluster, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster();
 
@@ -96,31 +96,23 @@ describe('pgpreflight check (built CLI)', () => {
 });
 
 describe('errors are one line, exit 2, no stack trace', () => {
-  const expectOneLineError = (result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp): void => {
-    expect(result.code).toBe(2);
-    expect(result.stdout).toBe('');
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(pattern);
-    expect(result.stderr).not.toMatch(/\n\s+at /);
-  };
-
   it('a missing table is named', async () => {
-    expectOneLineError(await runCli(['check', '--url', url(), '--table', 'nope']), /table "nope" not found/);
+    expectOneLineFailure(await runCli(['check', '--url', url(), '--table', 'nope']), /table "nope" not found/);
   });
 
   it('a refused connection names the fix and never the password', async () => {
     const result = await runCli(['check', '--url', 'postgresql://app:s3cr3t-pw@127.0.0.1:1/app', '--table', 'orders']);
-    expectOneLineError(result, /connection refused/);
+    expectOneLineFailure(result, /connection refused/);
     expect(result.stderr).not.toContain('s3cr3t-pw');
   });
 
   it('bad flags', async () => {
-    expectOneLineError(await runCli(['check', '--url', url(), '--table', 'orders', '--lock-fail', '5x']), /--lock-fail must be a duration/);
-    expectOneLineError(await runCli(['check', '--url', url(), '--table', 'orders', '--lock-mode', 'BigLock']), /--lock-mode must be one of/);
-    expectOneLineError(await runCli(['check', '--url', url(), '--tabel', 'orders']), /Unknown argument: tabel/);
-    expectOneLineError(await runCli(['check', '--url', url()]), /no table to check/);
-    expectOneLineError(await runCli(['check', '--url', url(), '--table', 'a.b.c']), /too many dotted parts/);
-    expectOneLineError(await runCli(['check', '--url', url(), '--table', 'orders', '--only', 'nosuch']), /unknown check "nosuch"/);
+    expectOneLineFailure(await runCli(['check', '--url', url(), '--table', 'orders', '--lock-fail', '5x']), /--lock-fail must be a duration/);
+    expectOneLineFailure(await runCli(['check', '--url', url(), '--table', 'orders', '--lock-mode', 'BigLock']), /--lock-mode must be one of/);
+    expectOneLineFailure(await runCli(['check', '--url', url(), '--tabel', 'orders']), /Unknown argument: tabel/);
+    expectOneLineFailure(await runCli(['check', '--url', url()]), /no table to check/);
+    expectOneLineFailure(await runCli(['check', '--url', url(), '--table', 'a.b.c']), /too many dotted parts/);
+    expectOneLineFailure(await runCli(['check', '--url', url(), '--table', 'orders', '--only', 'nosuch']), /unknown check "nosuch"/);
   });
 
   it('--debug shows the stack', async () => {

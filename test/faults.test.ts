@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/cluster.js';
-import { runCli, session, useCluster, type CliResult } from './helpers.js';
+import { type CliResult, expectOneLineFailure, runCli, session, useCluster } from './helpers.js';
 
 const PASSWORD = 'faults-Secret-9';
 const cluster = useCluster({ hba: ['host all all 127.0.0.1/32 scram-sha-256'], superuserPassword: PASSWORD });
@@ -13,17 +13,6 @@ const open: pg.Client[] = [];
 afterEach(async () => {
   for (const client of open.splice(0)) await client.end().catch(() => undefined);
 });
-
-/** The CLI's stderr must be exactly one `pgpreflight: ...` line. */
-function expectOneLineFailure(result: CliResult): string {
-  expect(result.code).toBe(2);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^pgpreflight: \S/);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-  return lines[0] as string;
-}
 
 /** Runs `check` against a URL; the child is killed (and the test fails) if it outlives the guard. */
 function check(url: string, timeout: string, guardMs = 30_000): Promise<CliResult> {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { CHECKS } from '../checks/index.js';
 import { startCluster, projectRoot, type Cluster, type ClusterOptions } from '../src/cluster.js';
 import { main } from '../src/cli.js';
@@ -185,3 +185,15 @@ export const reportShape = (report: Report): ReportShape =>
       .map((f) => ({ kind: f.kind, pid: f.pid ?? null, severity: f.severity }))
       .sort((a, b) => `${a.kind}/${String(a.pid)}`.localeCompare(`${b.kind}/${String(b.pid)}`)),
   }));
+
+/** An error for people: exit 2, nothing on stdout, exactly one `pgpreflight: ...` line, no stack. Returns the line. */
+export function expectOneLineFailure(result: { code: number | null; stdout: string; stderr: string }, pattern?: RegExp): string {
+  expect(result.code).toBe(2);
+  expect(result.stdout).toBe('');
+  const lines = result.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^pgpreflight: \S/);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  if (pattern) expect(result.stderr).toMatch(pattern);
+  return lines[0] as string;
+}

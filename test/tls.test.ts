@@ -4,7 +4,7 @@
 // client certificate, so a successful run proves which kind of connection was used.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki } from './support/certs.js';
-import { runCli, useCluster, type CliResult } from './helpers.js';
+import { type CliResult, expectOneLineFailure, runCli, useCluster } from './helpers.js';
 
 const pki = createTestPki('cert_user');
 const cluster = useCluster({
@@ -32,15 +32,6 @@ function check(connection: string, env: Record<string, string> = {}): Promise<Cl
 function expectPass(result: CliResult): void {
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
-}
-
-function expectOneLineFailure(result: CliResult): string {
-  expect(result.code).toBe(2);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^pgpreflight: \S/);
-  return lines[0] as string;
 }
 
 describe('tls', () => {

@@ -15,6 +15,27 @@ export function blockingGraph(snapshot: Snapshot): Map<number, number[]> {
   return graph;
 }
 
+/** Every pid waiting behind `pid`, directly or transitively (it excluded). */
+export function waitersBehind(pid: number, graph: Map<number, number[]>): Set<number> {
+  const reverse = new Map<number, number[]>();
+  for (const [waiter, blockers] of graph) {
+    for (const b of blockers) {
+      const list = reverse.get(b);
+      if (list) list.push(waiter);
+      else reverse.set(b, [waiter]);
+    }
+  }
+  const out = new Set<number>();
+  const stack = [...(reverse.get(pid) ?? [])];
+  while (stack.length > 0) {
+    const next = stack.pop() as number;
+    if (next === pid || out.has(next)) continue;
+    out.add(next);
+    stack.push(...(reverse.get(next) ?? []));
+  }
+  return out;
+}
+
 /** The chain from a waiter up to a root blocker, waiter first: [waiter, blocker, ..., root]. */
 export function chainOf(pid: number, graph: Map<number, number[]>): number[] {
   const chain = [pid];
@@ -81,11 +102,12 @@ export default defineCheck<Option>({
       const limits = optionsFor(target);
       const entries = byHolder(locksOnTarget(snapshot, target).map((e) => (concurrently && blocksConcurrentBuild(e) ? { ...e, conflicting: true } : e)));
       const waiters = entries.filter((e) => !e.lock.granted);
-      // Count who waits (directly or down the chain) behind each pid, to put roots first.
+      // Who waits behind each holder, directly or down any chain (a waiter can be blocked by
+      // several holders at once: each of them is a root of the queue), to put roots first.
       const behind = new Map<number, number>();
-      for (const waiter of waiters) {
-        if (waiter.lock.pid === null) continue;
-        for (const pid of chainOf(waiter.lock.pid, graph).slice(1)) behind.set(pid, (behind.get(pid) ?? 0) + 1);
+      for (const entry of entries) {
+        const pid = entry.lock.pid ?? 0;
+        if (entry.lock.granted && !behind.has(pid)) behind.set(pid, waitersBehind(pid, graph).size);
       }
       const holders = entries
         .filter((e) => e.lock.granted)

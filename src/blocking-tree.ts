@@ -2,13 +2,13 @@
 // wait for and waits for nothing itself, or a prepared transaction) with everything
 // queued behind it. Built from one snapshot (src/snapshot.ts) taken with the
 // BLOCKING_TREE_QUERIES; used by `pgpreflight locks` and by the migration guard.
-import { blockingGraph } from '../checks/locks.js';
+import { blockingGraph, waitersBehind } from '../checks/locks.js';
 import { preparedByVirtualTransaction, remediationFor, sessionsByPid } from '../checks/support.js';
 import { conflicts } from './locks.js';
 import { BLOCKING_TREE_QUERIES, PREPARED_RELATION_LOCKS_QUERY, WAITED_RELATIONS_QUERY } from './sql/blocking-tree.sql.js';
 import type { LockRow, PreparedTransaction, Remediation, Session, Snapshot } from './types.js';
 
-export { BLOCKING_TREE_QUERIES };
+export { BLOCKING_TREE_QUERIES, waitersBehind };
 
 export const QUERY_EXCERPT_CHARS = 200;
 
@@ -72,26 +72,6 @@ const maxOrNull = (values: Iterable<number | null>): number | null => {
   return out;
 };
 
-/** Every pid waiting behind `pid`, directly or transitively (it excluded). */
-export function waitersBehind(pid: number, graph: Map<number, number[]>): Set<number> {
-  const reverse = new Map<number, number[]>();
-  for (const [waiter, blockers] of graph) {
-    for (const b of blockers) {
-      const list = reverse.get(b);
-      if (list) list.push(waiter);
-      else reverse.set(b, [waiter]);
-    }
-  }
-  const out = new Set<number>();
-  const stack = [...(reverse.get(pid) ?? [])];
-  while (stack.length > 0) {
-    const next = stack.pop() as number;
-    if (next === pid || out.has(next)) continue;
-    out.add(next);
-    stack.push(...(reverse.get(next) ?? []));
-  }
-  return out;
-}
 
 /** The waiting lock of each waiting pid (a backend waits for one lock at a time). */
 export function waitingLocks(snapshot: Snapshot): Map<number, LockRow> {

@@ -66,6 +66,25 @@ describe('locks', () => {
     await read;
   });
 
+  it('marks every holder a waiter is blocked by as a root, not only the first', async () => {
+    const first = await tagged('locks-root-a');
+    await first.client.query('BEGIN; SELECT * FROM orders LIMIT 1');
+    const second = await tagged('locks-root-b');
+    await second.client.query('BEGIN; SELECT * FROM orders LIMIT 1');
+    const alter = await tagged('locks-two-roots');
+    const pending = alter.client.query('ALTER TABLE orders ADD COLUMN extra3 int').catch((e: Error) => e);
+    await waitUntilWaiting(cluster(), 'locks-two-roots');
+    const report = await gate(cluster(), { only: ['locks'], flags: { 'lock-warn': '1h', 'lock-fail': '1h' } });
+    const holders = findingsOf(report, 'locks', 'lock-holder');
+    for (const holder of [first, second]) {
+      expect(holders.find((f) => f.pid === holder.pid)).toMatchObject({ severity: 'fail', details: { waitingBehind: 1 } });
+    }
+    expect([...(findingsOf(report, 'locks', 'lock-waiter').find((f) => f.pid === alter.pid)?.blockedBy ?? [])].sort()).toEqual([first.pid, second.pid].sort());
+    await first.client.query('ROLLBACK');
+    await second.client.query('ROLLBACK');
+    await pending;
+  });
+
   it('fails on an old conflicting holder, warns on a younger one, passes on a fresh one', async () => {
     const holder = await tagged('locks-old');
     await holder.client.query('BEGIN; SELECT * FROM orders LIMIT 1');

@@ -11,15 +11,8 @@ import { formatCount, formatDuration } from '../src/units.js';
 import { defineCheck, statusOf } from './types.js';
 import { age, PG_MONITOR_HINT, remediationFor, sessionFields } from './support.js';
 
-/**
- * The transaction-ID age of every snapshot in this database (backend_xmin), by pid.
- * The session's other fields come from the core snapshot; this adds only age(xmin).
- * https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW
- */
-export const SNAPSHOT_AGES_SQL = `
-SELECT a.pid, age(a.backend_xmin)::int8 AS xmin_age
-  FROM pg_stat_activity a
- WHERE a.backend_xmin IS NOT NULL AND a.datname = current_database() AND a.pid <> pg_backend_pid()`;
+// Every session holding a snapshot is non-idle, so the core snapshot already lists it,
+// with age(backend_xmin): this check needs no query of its own.
 
 type Option = 'concurrentFail' | 'warn';
 
@@ -32,10 +25,8 @@ export default defineCheck<Option>({
     concurrentFail: { kind: 'duration', default: '5s', flag: 'snapshot-fail', description: 'with --concurrently: fail on a snapshot in the database held by a transaction open this long' },
     warn: { kind: 'duration', default: '5min', flag: 'snapshot-warn', description: 'without --concurrently: warn on a snapshot in the database held by a transaction open this long' },
   },
-  queries: [{ name: 'snapshot-ages', sql: SNAPSHOT_AGES_SQL }],
   evaluate(snapshot, { options, concurrently }) {
     const findings: Finding[] = [];
-    const xminAge = new Map((snapshot.extra['snapshot-ages'] ?? []).map((r) => [Number(r.pid), Number(r.xmin_age)]));
     const limit = concurrently ? options.concurrentFail : options.warn;
     const over: Severity = concurrently ? 'fail' : 'warn';
     for (const s of snapshot.sessions) {
@@ -53,13 +44,13 @@ export default defineCheck<Option>({
       } else {
         severity = limit !== null && seconds * 1000 >= limit ? over : 'info';
       }
-      const xids = xminAge.get(s.pid);
+      const xids = s.xminAge;
       findings.push({
         kind: 'old-snapshot', severity,
-        message: `pid ${s.pid} holds a snapshot (xmin ${s.backendXmin}${xids === undefined ? '' : `, ${formatCount(xids)} transactions old`}) in a transaction open ${age(seconds)}${s.state ? ` (${s.state})` : ''}${concurrently ? ': CREATE INDEX CONCURRENTLY would wait for it to end' : ''}${note}`,
+        message: `pid ${s.pid} holds a snapshot (xmin ${s.backendXmin}${xids === null ? '' : `, ${formatCount(xids)} transactions old`}) in a transaction open ${age(seconds)}${s.state ? ` (${s.state})` : ''}${concurrently ? ': CREATE INDEX CONCURRENTLY would wait for it to end' : ''}${note}`,
         ...sessionFields(s, s.pid), ageSeconds: seconds,
         remediation: severity === 'info' ? undefined : remediationFor(s),
-        details: { backendXmin: s.backendXmin, xminAge: xids ?? null, concurrently },
+        details: { backendXmin: s.backendXmin, xminAge: xids, concurrently },
       });
     }
     const status = statusOf(findings);

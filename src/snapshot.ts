@@ -78,6 +78,7 @@ function toSession(row: Row): Session {
     stateAgeSeconds: numOrNull(row.state_age_seconds),
     backendXid: strOrNull(row.backend_xid),
     backendXmin: strOrNull(row.backend_xmin),
+    xminAge: numOrNull(row.xmin_age),
     hidden: row.hidden === true,
   };
 }

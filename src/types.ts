@@ -69,6 +69,8 @@ export interface Session {
   stateAgeSeconds: number | null;
   backendXid: string | null;
   backendXmin: string | null;
+  /** age(backend_xmin): how many transactions old the session's snapshot is. */
+  xminAge: number | null;
   /** true when pg_stat_activity shows `<insufficient privilege>` for this session. */
   hidden: boolean;
 }

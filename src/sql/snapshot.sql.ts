@@ -101,6 +101,7 @@ WITH db AS (
          CASE WHEN a.query_start IS NOT NULL THEN GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.query_start), 0)::float8 END AS query_age_seconds,
          CASE WHEN a.state_change IS NOT NULL THEN GREATEST(EXTRACT(EPOCH FROM statement_timestamp() - a.state_change), 0)::float8 END AS state_age_seconds,
          a.backend_xid::text AS backend_xid, a.backend_xmin::text AS backend_xmin,
+         age(a.backend_xmin)::int8 AS xmin_age,
          a.query = '<insufficient privilege>' AS hidden
     FROM pg_stat_activity a
    WHERE a.pid <> pg_backend_pid()

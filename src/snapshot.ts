@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { resampledName, type CheckDefinition, type CheckQuery, type QueryContext } from '../checks/types.js';
 import { PreflightError } from './errors.js';
 import type { LockMode } from './locks.js';
-import { ACTIVITY_AND_LOCKS_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './sql/snapshot.sql.js';
+import { ACTIVITY_AND_LOCKS_SQL, PIN_CATALOG_SEARCH_PATH_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './sql/snapshot.sql.js';
 import { sqlFor } from './sql/versions.js';
 import type { LockRow, PreparedTransaction, ServerInfo, Session, Snapshot, Target, TargetRelation } from './types.js';
 
@@ -169,17 +169,11 @@ async function resolveTargets(client: pg.Client, tables: readonly TableRequest[]
  * could otherwise shadow current_setting(), pg_blocking_pids() or even `=` with their own
  * and feed the gate a false pass (the CVE-2018-1058 pattern,
  * https://www.postgresql.org/docs/current/ddl-schemas.html#DDL-SCHEMAS-PATTERNS).
- * The rest of the user's path stays, so an unqualified --table resolves as before. SHOW
- * and a schema-qualified set_config() are the only things run before the pin. Call it
+ * The rest of the user's path stays, so an unqualified --table resolves as before. Call it
  * inside an open transaction: the setting is transaction-local.
  */
 export async function pinCatalogSearchPath(client: pg.Client): Promise<void> {
-  const { rows } = await client.query<{ search_path: string }>('SHOW search_path');
-  const userPath = (rows[0]?.search_path ?? '').trim();
-  await client.query('SELECT pg_catalog.set_config($1::pg_catalog.text, $2::pg_catalog.text, true)', [
-    'search_path',
-    userPath === '' ? 'pg_catalog' : `pg_catalog, ${userPath}`,
-  ]);
+  await client.query(PIN_CATALOG_SEARCH_PATH_SQL);
 }
 
 /** Opens the read-only transaction, takes the snapshot, and ends the transaction. */

@@ -29,7 +29,9 @@ describe('replication-lag', () => {
     const report = await gate(cluster(), { only: ['replication-lag'] });
     expect(checkOf(report, 'replication-lag').status).toBe('pass');
     const [replica] = findingsOf(report, 'replication-lag', 'replica');
-    expect(replica).toMatchObject({ severity: 'info', state: 'streaming', details: { replayLagBytes: 0 } });
+    expect(replica).toMatchObject({ severity: 'info', state: 'streaming' });
+    // Caught up, give or take the few WAL records a live server writes in between (autovacuum, checkpoints).
+    expect(Number(replica?.details?.replayLagBytes)).toBeLessThan(64 * 1024);
   });
 
   it('warns and fails on real replay lag while replay is paused on the standby', async () => {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { projectRoot, startCluster, type Cluster } from '../src/cluster.js';
+import { projectRoot, startCluster, type Cluster } from '../src/clusters/cluster.js';
 
 const RUNS = Number.parseInt(process.env.BENCH_RUNS ?? '15', 10);
 const SESSIONS = 400;

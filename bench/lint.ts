@@ -8,9 +8,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
-import { projectRoot } from '../src/cluster.js';
+import { projectRoot } from '../src/clusters/cluster.js';
 import { analyzeSources, type MigrationStatement } from '../src/migration/index.js';
-import type { Report } from '../src/types.js';
+import type { Report } from '../src/core/types.js';
 
 /**
  * squawk's rules about locks, rewrites and scans (https://squawkhq.com/docs/rules); its other

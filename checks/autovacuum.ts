@@ -3,9 +3,9 @@
 // "to prevent wraparound" and a manual VACUUM do not, so the migration waits for them
 // (../shared/postgres-facts.md, "Autovacuum and vacuum"). VACUUM FULL and CLUSTER
 // rewrite the table under AccessExclusiveLock.
-import { conflicts } from '../src/locks.js';
-import type { Finding, Session, Severity, Snapshot, Target } from '../src/types.js';
-import { formatCount } from '../src/units.js';
+import { conflicts } from '../src/core/lock-modes.js';
+import type { Finding, Session, Severity, Snapshot, Target } from '../src/core/types.js';
+import { formatCount } from '../src/core/units.js';
 import { defineCheck, statusOf } from './types.js';
 import { age, locksOnTarget, remediationFor, sessionFields, sessionsByPid } from './support.js';
 

@@ -2,7 +2,7 @@
 // queues behind it holding a connection, and applications open more to compensate: a
 // server already near max_connections runs out, and then even the fix (a psql session
 // to cancel the migration) may only get in through the superuser-reserved slots.
-import type { Finding } from '../src/types.js';
+import type { Finding } from '../src/core/types.js';
 import { defineCheck, statusOf } from './types.js';
 
 const COUNT_SQL_HEAD = `

@@ -3,8 +3,8 @@
 // RowExclusiveLock (only DDL and maintenance commands take those: ordinary reads and
 // writes never do, https://www.postgresql.org/docs/current/explicit-locking.html).
 // Two migrations on one table serialize at best, and deadlock at worst.
-import type { Finding } from '../src/types.js';
-import { formatCount } from '../src/units.js';
+import type { Finding } from '../src/core/types.js';
+import { formatCount } from '../src/core/units.js';
 import { defineCheck, statusOf } from './types.js';
 import { CLUSTER_PROGRESS_QUERY, tableRewriteFindings, VACUUM_PROGRESS_QUERY } from './autovacuum.js';
 import { age, describeHolder, locksOnTarget, remediationFor, sessionFields, sessionsByPid, type TargetLock } from './support.js';

@@ -3,7 +3,7 @@
 // but every write still maintains them, a unique one still rejects duplicates, and a
 // retried migration trips over the name
 // (https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY).
-import type { Finding } from '../src/types.js';
+import type { Finding } from '../src/core/types.js';
 import { defineCheck, statusOf } from './types.js';
 
 /**

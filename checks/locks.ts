@@ -1,5 +1,5 @@
-import { conflicts } from '../src/locks.js';
-import type { Finding, Severity, Snapshot } from '../src/types.js';
+import { conflicts } from '../src/core/lock-modes.js';
+import type { Finding, Severity, Snapshot } from '../src/core/types.js';
 import { defineCheck, statusOf } from './types.js';
 import { age, byHolder, describeHolder, locksOnTarget, PG_MONITOR_HINT, remediationFor, sessionFields, type TargetLock } from './support.js';
 

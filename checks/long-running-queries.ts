@@ -1,4 +1,4 @@
-import type { Finding } from '../src/types.js';
+import type { Finding } from '../src/core/types.js';
 import { defineCheck, statusOf } from './types.js';
 import { age, byHolder, isClientWork, locksOnTarget, PG_MONITOR_HINT, remediationFor, sessionFields } from './support.js';
 

@@ -6,8 +6,8 @@
 // (../shared/postgres-facts.md, "What CREATE INDEX CONCURRENTLY waits for";
 // https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY).
 // Any migration meets them too as held-back VACUUM cleanup.
-import type { Finding, Severity } from '../src/types.js';
-import { formatCount, formatDuration } from '../src/units.js';
+import type { Finding, Severity } from '../src/core/types.js';
+import { formatCount, formatDuration } from '../src/core/units.js';
 import { defineCheck, statusOf } from './types.js';
 import { age, PG_MONITOR_HINT, remediationFor, sessionFields } from './support.js';
 

@@ -3,8 +3,8 @@
 // (https://www.postgresql.org/docs/current/view-pg-prepared-xacts.html). They never
 // time out, so one holding the table blocks the migration until someone decides.
 // Everything needed is in the core snapshot (pg_prepared_xacts and pg_locks).
-import { conflicts } from '../src/locks.js';
-import type { Finding, PreparedTransaction } from '../src/types.js';
+import { conflicts } from '../src/core/lock-modes.js';
+import type { Finding, PreparedTransaction } from '../src/core/types.js';
 import { defineCheck, statusOf } from './types.js';
 import { age, locksOnTarget, remediationFor } from './support.js';
 

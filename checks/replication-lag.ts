@@ -1,5 +1,5 @@
-import type { Finding } from '../src/types.js';
-import { formatBytes, formatDuration } from '../src/units.js';
+import type { Finding } from '../src/core/types.js';
+import { formatBytes, formatDuration } from '../src/core/units.js';
 import { defineCheck, statusOf, type CheckQuery } from './types.js';
 
 type Option = 'bytesWarn' | 'bytesFail' | 'timeWarn' | 'timeFail';

@@ -1,8 +1,8 @@
 // Blame by lock: what holds or awaits a lock on a target relation, who that is, and
 // what to do about it. Shared by the checks that look at the target's locks.
-import { conflicts } from '../src/locks.js';
-import type { Finding, LockRow, PreparedTransaction, Remediation, Session, Snapshot, Target, TargetRelation } from '../src/types.js';
-import { formatDuration } from '../src/units.js';
+import { conflicts } from '../src/core/lock-modes.js';
+import type { Finding, LockRow, PreparedTransaction, Remediation, Session, Snapshot, Target, TargetRelation } from '../src/core/types.js';
+import { formatDuration } from '../src/core/units.js';
 
 export interface TargetLock {
   target: Target;

@@ -1,5 +1,5 @@
-import type { Finding } from '../src/types.js';
-import { formatBytes, formatCount } from '../src/units.js';
+import type { Finding } from '../src/core/types.js';
+import { formatBytes, formatCount } from '../src/core/units.js';
 import { defineCheck, statusOf } from './types.js';
 
 type Option = 'rowsWarn' | 'sizeWarn' | 'maxRows' | 'maxSize';

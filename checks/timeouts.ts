@@ -4,8 +4,8 @@
 // forgotten BEGIN hold locks forever. The value a new session gets comes from
 // pg_db_role_setting (role in database, then role, then database) and otherwise the
 // server's own setting (https://www.postgresql.org/docs/current/sql-alterrole.html).
-import type { Finding } from '../src/types.js';
-import { formatDuration, parseDuration } from '../src/units.js';
+import type { Finding } from '../src/core/types.js';
+import { formatDuration, parseDuration } from '../src/core/units.js';
 import { defineCheck, statusOf } from './types.js';
 
 /**

@@ -4,9 +4,9 @@
 // (https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ALL-TABLES-VIEW):
 // by default their long-run average (since the statistics were reset, or the server
 // started), or with --sample the current rate from two reads that far apart.
-import { conflicts } from '../src/locks.js';
-import type { Finding, Target } from '../src/types.js';
-import { formatCount, formatDuration } from '../src/units.js';
+import { conflicts } from '../src/core/lock-modes.js';
+import type { Finding, Target } from '../src/core/types.js';
+import { formatCount, formatDuration } from '../src/core/units.js';
 import { defineCheck, resampledName, statusOf } from './types.js';
 
 /**

@@ -2,8 +2,8 @@
 // `pgpreflight checks`, --help and the README), any catalog queries it needs beyond
 // the core snapshot, and a pure evaluate(): no I/O, no printing, no exit codes.
 import type { MigrationAnalysis } from '../src/migration/index.js';
-import type { VersionedSql } from '../src/sql/versions.js';
-import type { CheckResult, Finding, Snapshot, Status, Target } from '../src/types.js';
+import type { VersionedSql } from '../src/core/sql-versions.js';
+import type { CheckResult, Finding, Snapshot, Status, Target } from '../src/core/types.js';
 
 export type OptionKind = 'duration' | 'size' | 'count';
 

@@ -1,4 +1,4 @@
-// Bundles the built CLI (dist/src/cli.js) into dist/bundle/ for the bin: one file to
+// Bundles the built CLI (dist/src/cli/cli.js) into dist/bundle/ for the bin: one file to
 // resolve and compile instead of hundreds is most of what a run costs before it connects.
 // Lazily imported parts (each command, reporters, the spinner, the config schema) stay
 // separate chunks. libpg-query stays outside: it loads its WASM relative to its package.
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 rmSync(join(root, 'dist', 'bundle'), { recursive: true, force: true });
 await build({
-  entryPoints: [join(root, 'dist', 'src', 'cli.js')],
+  entryPoints: [join(root, 'dist', 'src', 'cli', 'cli.js')],
   outdir: join(root, 'dist', 'bundle'),
   bundle: true,
   splitting: true,

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { listChecks } = await import(join(root, 'dist', 'src', 'catalog.js'));
+const { listChecks } = await import(join(root, 'dist', 'src', 'gate', 'catalog.js'));
 const readmePath = join(root, 'README.md');
 const readme = readFileSync(readmePath, 'utf8');
 const block = `<!-- checks:start -->\n${listChecks('markdown')}<!-- checks:end -->`;

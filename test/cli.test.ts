@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../src/cluster.js';
-import type { Report } from '../src/types.js';
+import type { Cluster } from '../src/clusters/cluster.js';
+import type { Report } from '../src/core/types.js';
 import { expectOneLineFailure, runCli, session, useCluster, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster();

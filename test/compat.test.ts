@@ -5,13 +5,13 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKS } from '../checks/index.js';
-import { EMBEDDED_VERSIONS, resolveBinDir, SUPPORTED_MAJORS } from '../src/cluster.js';
-import { parseTables } from '../src/commands/shared.js';
-import { resolveConnection } from '../src/connection.js';
-import { PreflightError } from '../src/errors.js';
-import { resolveCheckOptions } from '../src/options.js';
-import { runOnce, type RunResult } from '../src/runner.js';
-import { NEWEST_TESTED_MAJOR, versionSupport } from '../src/snapshot.js';
+import { EMBEDDED_VERSIONS, resolveBinDir, SUPPORTED_MAJORS } from '../src/clusters/cluster.js';
+import { parseTables } from '../src/cli/commands/shared.js';
+import { resolveConnection } from '../src/core/connection.js';
+import { PreflightError } from '../src/core/errors.js';
+import { resolveCheckOptions } from '../src/gate/check-options.js';
+import { runOnce, type RunResult } from '../src/gate/runner.js';
+import { NEWEST_TESTED_MAJOR, versionSupport } from '../src/gate/snapshot.js';
 import { findingsOf, session, stageLockQueue, useCluster } from './helpers.js';
 
 const cluster = useCluster();

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import type { Report } from '../src/types.js';
+import { loadConfig } from '../src/config/config-file.js';
+import type { Report } from '../src/core/types.js';
 import { runCli, runMain, session, sleep, useCluster } from './helpers.js';
 
 const PASSWORD = 'cfg-pw-5150';

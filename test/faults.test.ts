@@ -3,7 +3,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/cluster.js';
+import { freePort } from '../src/clusters/cluster.js';
 import { type CliResult, expectOneLineFailure, runCli, session, useCluster } from './helpers.js';
 
 const PASSWORD = 'faults-Secret-9';

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeData, escapeProperty } from '../src/reporters/github.js';
 import { fenced } from '../src/reporters/markdown.js';
-import type { Report } from '../src/types.js';
+import type { Report } from '../src/core/types.js';
 import { runCli, runMain, session, sleep, type CliResult, useCluster } from './helpers.js';
 
 const PASSWORD = 'fmt-Secr3t%pw:x,y';

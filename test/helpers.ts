@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { CHECKS } from '../checks/index.js';
-import { startCluster, projectRoot, type Cluster, type ClusterOptions } from '../src/cluster.js';
-import { main } from '../src/cli.js';
-import { parseTables } from '../src/commands/shared.js';
-import { resolveConnection } from '../src/connection.js';
-import type { LockMode } from '../src/locks.js';
-import { resolveCheckOptions } from '../src/options.js';
-import { runOnce } from '../src/runner.js';
-import type { CheckResult, Finding, Report } from '../src/types.js';
+import { startCluster, projectRoot, type Cluster, type ClusterOptions } from '../src/clusters/cluster.js';
+import { main } from '../src/cli/cli.js';
+import { parseTables } from '../src/cli/commands/shared.js';
+import { resolveConnection } from '../src/core/connection.js';
+import type { LockMode } from '../src/core/lock-modes.js';
+import { resolveCheckOptions } from '../src/gate/check-options.js';
+import { runOnce } from '../src/gate/runner.js';
+import type { CheckResult, Finding, Report } from '../src/core/types.js';
 
 /** Starts one cluster for the whole file and stops it afterwards. */
 export function useCluster(options: ClusterOptions = {}): () => Cluster {

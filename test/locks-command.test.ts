@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli.js';
-import type { Io } from '../src/commands/types.js';
-import type { BlockingTree, TreeNode } from '../src/blocking-tree.js';
+import { main } from '../src/cli/cli.js';
+import type { Io } from '../src/cli/commands/types.js';
+import type { BlockingTree, TreeNode } from '../src/incident/blocking-tree.js';
 import { CLI, runCli, sleep, taggedSession, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster({ settings: { max_prepared_transactions: 5 } });

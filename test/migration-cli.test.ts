@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Report } from '../src/types.js';
+import type { Report } from '../src/core/types.js';
 import { runCli, session, sleep, useCluster } from './helpers.js';
 
 const cluster = useCluster();

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compareCorpus, SQUAWK_LOCK_RULES, totalsOf, type CorpusRow } from '../bench/lint.js';
-import { projectRoot } from '../src/cluster.js';
+import { projectRoot } from '../src/clusters/cluster.js';
 
 let rows: CorpusRow[] = [];
 

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKS } from '../checks/index.js';
-import { resolveConnection } from '../src/connection.js';
+import { resolveConnection } from '../src/core/connection.js';
 import { analyzeMigrations, mergeTableRequests } from '../src/migration/index.js';
-import { resolveCheckOptions } from '../src/options.js';
-import { runOnce } from '../src/runner.js';
-import type { Report } from '../src/types.js';
+import { resolveCheckOptions } from '../src/gate/check-options.js';
+import { runOnce } from '../src/gate/runner.js';
+import type { Report } from '../src/core/types.js';
 import { checkOf, findingsOf, session, sleep, useCluster } from './helpers.js';
 
 const cluster = useCluster();

@@ -6,7 +6,7 @@
 // for each installed major.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCK_MODES, type LockMode } from '../src/locks.js';
+import { LOCK_MODES, type LockMode } from '../src/core/lock-modes.js';
 import { analyzeSources, type MigrationStatement } from '../src/migration/index.js';
 import { LOCK_RULES, type LockRule, type LockRuleKind } from '../src/migration/lock-table.js';
 import { taggedSession, useCluster, waitUntilWaiting } from './helpers.js';

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/cluster.js';
-import type { GateReport } from '../src/gate.js';
+import { freePort } from '../src/clusters/cluster.js';
+import type { GateReport } from '../src/gate/gate.js';
 import { CLI, runCli, runMain, session, sleep, useCluster } from './helpers.js';
 
 const PASSWORD_A = 'multi-a-pw-41';

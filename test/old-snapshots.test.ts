@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import type { Report } from '../src/types.js';
+import type { Report } from '../src/core/types.js';
 import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster } from './helpers.js';
 
 // --concurrently semantics, staged as in ../shared/postgres-facts.md ("What CREATE INDEX

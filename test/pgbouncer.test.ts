@@ -4,11 +4,11 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKS } from '../checks/index.js';
-import { parseTables } from '../src/commands/shared.js';
-import { resolveConnection } from '../src/connection.js';
-import { resolveCheckOptions } from '../src/options.js';
-import { runOnce } from '../src/runner.js';
-import type { Report } from '../src/types.js';
+import { parseTables } from '../src/cli/commands/shared.js';
+import { resolveConnection } from '../src/core/connection.js';
+import { resolveCheckOptions } from '../src/gate/check-options.js';
+import { runOnce } from '../src/gate/runner.js';
+import type { Report } from '../src/core/types.js';
 import { findPgBouncer, startPgBouncer, type PgBouncer } from './support/pgbouncer.js';
 import { FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster } from './helpers.js';
 import pgModule from 'pg';

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalName, parseQualifiedName, quoteIdentifier } from '../src/identifiers.js';
-import { formatDuration, parseCount, parseDuration, parseSize } from '../src/units.js';
+import { canonicalName, parseQualifiedName, quoteIdentifier } from '../src/core/identifiers.js';
+import { formatDuration, parseCount, parseDuration, parseSize } from '../src/core/units.js';
 import { runMain, session, useCluster } from './helpers.js';
 
 // Every statement is logged with its application_name, so the checker's can be read back.

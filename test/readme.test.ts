@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHECKS } from '../checks/index.js';
-import { listChecks } from '../src/catalog.js';
-import { projectRoot } from '../src/cluster.js';
+import { listChecks } from '../src/gate/catalog.js';
+import { projectRoot } from '../src/clusters/cluster.js';
 
 describe('README', () => {
   const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');

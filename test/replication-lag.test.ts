@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster } from '../src/cluster.js';
+import type { Cluster } from '../src/clusters/cluster.js';
 import { checkOf, findingsOf, gate, useCluster, waitFor } from './helpers.js';
 
 const cluster = useCluster();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backoffMs, childPgOptions, MAX_RETRY_DELAY_MS } from '../src/guard.js';
+import { backoffMs, childPgOptions, MAX_RETRY_DELAY_MS } from '../src/incident/guard.js';
 import { CLI, runCli, sleep, taggedSession, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const PSQL = '/usr/bin/psql';

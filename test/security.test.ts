@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORTER_NAMES } from '../src/reporters/index.js';
-import type { Report } from '../src/types.js';
+import type { Report } from '../src/core/types.js';
 import { type CliResult, FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster, waitFor } from './helpers.js';
 
 // Characters that URLs must percent-encode, so both spellings are looked for.

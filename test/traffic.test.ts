@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import type { Report } from '../src/types.js';
+import type { Report } from '../src/core/types.js';
 import { checkOf, findingsOf, gate, runCli, session, sleep, useCluster } from './helpers.js';
 
 const cluster = useCluster({ settings: { autovacuum: false } });

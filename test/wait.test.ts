@@ -4,8 +4,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/cluster.js';
-import { backoffDelay } from '../src/wait.js';
+import { freePort } from '../src/clusters/cluster.js';
+import { backoffDelay } from '../src/gate/wait.js';
 import { CLI, session, sleep, useCluster } from './helpers.js';
 
 const PASSWORD = 'wait-pw-7';

@@ -1,9 +1,9 @@
 // Reads migration SQL with PostgreSQL's own parser (libpg-query, WASM) and says, per
 // statement, which relations it locks in which mode (from ./lock-table.ts), whether it
 // rewrites or scans the table under that lock, and whether it may run in a transaction.
-import { PreflightError } from '../errors.js';
-import { canonicalName, quoteIdentifier } from '../identifiers.js';
-import { LOCK_MODES, strongerLock, type LockMode } from '../locks.js';
+import { PreflightError } from '../core/errors.js';
+import { canonicalName, quoteIdentifier } from '../core/identifiers.js';
+import { LOCK_MODES, strongerLock, type LockMode } from '../core/lock-modes.js';
 import { LOCK_RULES, NO_TABLE_LOCK, UNKNOWN, type LockRule, type LockRuleKind, type StatementKind } from './lock-table.js';
 
 export interface MigrationSource {

@@ -1,8 +1,8 @@
 // Turns analyzed migration statements into findings: per statement, the lock, the tables
 // with their live size (when a server was read), the danger and the safe sequence. Pure:
 // the migration-risk check calls it with sizes from the snapshot, --offline without.
-import type { Finding, Severity, Status, Target } from '../types.js';
-import { formatBytes, formatCount } from '../units.js';
+import type { Finding, Severity, Status, Target } from '../core/types.js';
+import { formatBytes, formatCount } from '../core/units.js';
 import { blocksWrites, type Danger, type LockedRelation, type MigrationStatement } from './analyze.js';
 import type { MigrationAnalysis } from './index.js';
 

@@ -3,9 +3,9 @@
 // tables and lock modes the live checks gate on.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PreflightError } from '../errors.js';
-import { strongerLock } from '../locks.js';
-import type { TableRequest } from '../snapshot.js';
+import { PreflightError } from '../core/errors.js';
+import { strongerLock } from '../core/lock-modes.js';
+import type { TableRequest } from '../core/types.js';
 import { analyzeSource, loadParser, type MigrationSource, type MigrationStatement } from './analyze.js';
 
 export type { Danger, DangerKind, LockedRelation, MigrationSource, MigrationStatement } from './analyze.js';

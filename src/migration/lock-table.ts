@@ -12,7 +12,7 @@
 //   inTransaction   may run inside BEGIN ... COMMIT
 //   concurrently    the --concurrently semantics: waits for open writers and older snapshots
 //   safe            the sequence to use instead, when the statement is dangerous on a large table
-import type { LockMode } from '../locks.js';
+import type { LockMode } from '../core/lock-modes.js';
 
 export interface LockRule {
   statement: string;

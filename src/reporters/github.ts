@@ -4,10 +4,10 @@
 // Workflow commands: https://docs.github.com/actions/reference/workflow-commands-for-github-actions
 // Escaping is exactly @actions/core's (toolkit packages/core/src/command.ts).
 import { randomUUID } from 'node:crypto';
-import { gateOfReport, type DatabaseSection, type GateReport } from '../gate.js';
-import type { CheckResult, Status } from '../types.js';
-import { formatDuration } from '../units.js';
-import type { GateReporter, Reporter, ReporterContext } from './index.js';
+import { gateOfReport, type DatabaseSection, type GateReport } from '../gate/gate.js';
+import type { CheckResult, Status } from '../core/types.js';
+import { formatDuration } from '../core/units.js';
+import type { GateReporter, Reporter, ReporterContext } from './types.js';
 import { renderGate as renderMarkdown } from './markdown.js';
 
 /** A command's message: %, CR and LF encoded, as @actions/core escapeData. */

@@ -1,19 +1,8 @@
 // Reporters by name, loaded lazily so a JSON run never loads the table renderer.
 // A reporter formats final results; it never queries the server or decides policy.
-import type { GateReport } from '../gate.js';
-import type { Report } from '../types.js';
+import type { GateReporter, Reporter } from './types.js';
 
-export interface ReporterContext {
-  /** Colors are on only for a terminal without NO_COLOR. */
-  color: boolean;
-  /** The exit code the run will end with, so the text can say it. */
-  exitCode: number;
-}
-
-export type Reporter = (report: Report, context: ReporterContext) => string;
-
-/** Renders several databases (src/gate.ts), each in its own section. */
-export type GateReporter = (gate: GateReport, context: ReporterContext) => string;
+export type { GateReporter, Reporter, ReporterContext } from './types.js';
 
 interface ReporterModule {
   default: Reporter;

@@ -1,4 +1,4 @@
-import type { GateReporter, Reporter } from './index.js';
+import type { GateReporter, Reporter } from './types.js';
 
 // The documented, stable document (README "JSON output"): one object, version 1.
 const json: Reporter = (report) => `${JSON.stringify(report, null, 2)}\n`;

@@ -2,10 +2,10 @@
 // <testcase> per check and target table. A check that blocks on a table is a <failure>
 // whose message is its summary and whose body lists the findings; a database that could
 // not be checked, or a check that could not evaluate, is an <error>.
-import { gateOfReport, type DatabaseSection, type GateReport } from '../gate.js';
-import type { CheckResult, Finding, Report, Status } from '../types.js';
-import { formatDuration } from '../units.js';
-import type { GateReporter, Reporter } from './index.js';
+import { gateOfReport, type DatabaseSection, type GateReport } from '../gate/gate.js';
+import type { CheckResult, Finding, Report, Status } from '../core/types.js';
+import { formatDuration } from '../core/units.js';
+import type { GateReporter, Reporter } from './types.js';
 
 /** Text safe inside XML content and attribute values; characters XML 1.0 forbids are dropped. */
 export function xml(text: string): string {

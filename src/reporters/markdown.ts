@@ -1,10 +1,10 @@
 // Markdown for PR comments, chat and the GitHub job summary: the verdict, a table of checks
 // per database, then the findings that matter with pid, age, query and the remediation SQL.
 // Everything from the server (queries, names) is escaped or fenced: it is data, not markup.
-import { gateOfReport, type DatabaseSection, type GateReport } from '../gate.js';
-import type { CheckResult, Finding, Report, Status } from '../types.js';
-import { formatDuration } from '../units.js';
-import type { GateReporter, Reporter } from './index.js';
+import { gateOfReport, type DatabaseSection, type GateReport } from '../gate/gate.js';
+import type { CheckResult, Finding, Report, Status } from '../core/types.js';
+import { formatDuration } from '../core/units.js';
+import type { GateReporter, Reporter } from './types.js';
 
 const LABEL: Record<Status, string> = { pass: '✅ PASS', skip: '⏭️ SKIP', warn: '⚠️ WARN', fail: '❌ FAIL', error: '💥 ERROR' };
 

@@ -1,8 +1,8 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
-import type { Finding, Report, Status } from '../types.js';
-import { formatDuration } from '../units.js';
-import type { GateReporter, Reporter } from './index.js';
+import type { Finding, Status } from '../core/types.js';
+import { formatDuration } from '../core/units.js';
+import type { GateReporter, Reporter } from './types.js';
 
 type Paint = (text: string) => string;
 

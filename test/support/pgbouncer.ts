@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { chownTree, freePort, runAs, serverOsUser, type Cluster } from '../../src/cluster.js';
+import { chownTree, freePort, runAs, serverOsUser, type Cluster } from '../../src/clusters/cluster.js';
 
 export interface PgBouncer {
   readonly port: number;

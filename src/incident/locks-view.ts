@@ -1,9 +1,9 @@
 // How `pgpreflight locks` shows a blocking tree: as text for people, as one JSON
 // document per look for machines, and live (--watch) with a sparkline of the queue.
-// Formatting only: the tree comes from src/blocking-tree.ts.
+// Formatting only: the tree comes from src/incident/blocking-tree.ts.
 import pc from 'picocolors';
 import type { BlockingTree, TreeNode } from './blocking-tree.js';
-import { formatDuration } from './units.js';
+import { formatDuration } from '../core/units.js';
 
 type Colors = ReturnType<typeof pc.createColors>;
 

@@ -3,7 +3,7 @@
 // delays the deploy instead of failing it. Bad input and auth failures are not retried:
 // another look cannot fix them. Each attempt prints one line to stderr.
 import type { GateResult } from './gate.js';
-import { formatDuration } from './units.js';
+import { formatDuration } from '../core/units.js';
 
 export const FIRST_RETRY_MS = 1000;
 

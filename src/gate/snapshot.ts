@@ -2,12 +2,13 @@
 // server facts, the targets, one look at pg_locks + pg_stat_activity, and the extra
 // catalog queries the selected checks declared. Checks then evaluate this snapshot.
 import type pg from 'pg';
-import { resampledName, type CheckDefinition, type CheckQuery, type QueryContext } from '../checks/types.js';
-import { PreflightError } from './errors.js';
-import type { LockMode } from './locks.js';
-import { ACTIVITY_AND_LOCKS_SQL, PIN_CATALOG_SEARCH_PATH_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './sql/snapshot.sql.js';
-import { sqlFor } from './sql/versions.js';
-import type { LockRow, PreparedTransaction, ServerInfo, Session, Snapshot, Target, TargetRelation } from './types.js';
+import { resampledName, type CheckDefinition, type CheckQuery, type QueryContext } from '../../checks/types.js';
+import { PreflightError } from '../core/errors.js';
+import { ACTIVITY_AND_LOCKS_SQL, PIN_CATALOG_SEARCH_PATH_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './snapshot.sql.js';
+import { sqlFor } from '../core/sql-versions.js';
+import type { LockRow, PreparedTransaction, ServerInfo, Session, Snapshot, TableRequest, Target, TargetRelation } from '../core/types.js';
+
+export type { TableRequest } from '../core/types.js';
 
 export const OLDEST_SUPPORTED_VERSION_NUM = 140000;
 export const NEWEST_TESTED_MAJOR = 18;
@@ -21,13 +22,6 @@ export function versionSupport(versionNum: number): 'unsupported' | 'untested' |
   if (versionNum < OLDEST_SUPPORTED_VERSION_NUM) return 'unsupported';
   if (versionNum >= (NEWEST_TESTED_MAJOR + 1) * 10000) return 'untested';
   return 'tested';
-}
-
-export interface TableRequest {
-  input: string;
-  /** The canonical quoted name from the identifier parser. */
-  canonical: string;
-  lockMode: LockMode;
 }
 
 export interface SnapshotRequest {

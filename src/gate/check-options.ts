@@ -1,8 +1,8 @@
 // Turns the strings users give (flags, environment, config) into check option values,
 // strictly: `5s` is a duration, `100MB` a size, `1000000` a count; anything else is an error.
-import type { CheckDefinition, OptionSpec } from '../checks/types.js';
-import { PreflightError } from './errors.js';
-import { parseCount, parseDuration, parseSize } from './units.js';
+import type { CheckDefinition, OptionSpec } from '../../checks/types.js';
+import { PreflightError } from '../core/errors.js';
+import { parseCount, parseDuration, parseSize } from '../core/units.js';
 
 export function parseOptionValue(spec: OptionSpec, raw: string, source: string): number {
   const value = spec.kind === 'duration' ? parseDuration(raw) : spec.kind === 'size' ? parseSize(raw) : parseCount(raw);

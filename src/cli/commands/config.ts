@@ -1,13 +1,13 @@
 // `pgpreflight config`: the effective configuration `check` would use, each value with its
 // source (flag, environment variable, config file key, default). Databases show
 // user@host:port/database and the variable their URL came from, never a password.
-import { CHECKS } from '../../checks/index.js';
-import type { OptionSpec } from '../../checks/types.js';
-import { shown } from '../config.js';
-import { redact } from '../errors.js';
-import { secretsOf } from '../gate.js';
-import { resolveSettings, type Settings, type Sourced } from '../settings.js';
-import { formatBytes, formatCount, formatDuration } from '../units.js';
+import { CHECKS } from '../../../checks/index.js';
+import type { OptionSpec } from '../../../checks/types.js';
+import { shown } from '../../config/config-file.js';
+import { redact } from '../../core/errors.js';
+import { secretsOf } from '../../gate/gate.js';
+import { resolveSettings, type Settings, type Sourced } from '../../config/settings.js';
+import { formatBytes, formatCount, formatDuration } from '../../core/units.js';
 import { configFor, gateFlags } from './check.js';
 import type { CommandModule } from './types.js';
 

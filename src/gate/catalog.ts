@@ -1,6 +1,6 @@
 // `pgpreflight checks` and the README's check list both come from the checks' own
 // metadata, so the documentation cannot drift from the code.
-import { CHECKS } from '../checks/index.js';
+import { CHECKS } from '../../checks/index.js';
 
 export function checkCatalog(): {
   id: string;

@@ -11,14 +11,14 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type pg from 'pg';
 import { BLOCKING_TREE_QUERIES, preparedBlockersOf, relationNames, waitersBehind, waitingLocks } from './blocking-tree.js';
-import { blockingGraph } from '../checks/locks.js';
-import { sessionsByPid } from '../checks/support.js';
-import { connect, type ConnectionSpec } from './connection.js';
-import { PreflightError, redact } from './errors.js';
-import { exitCodeFor, runOnce, type FailOn, type RunRequest } from './runner.js';
-import { takeSnapshot } from './snapshot.js';
-import type { LockRow, Report, Snapshot } from './types.js';
-import { formatDuration } from './units.js';
+import { blockingGraph } from '../../checks/locks.js';
+import { sessionsByPid } from '../../checks/support.js';
+import { connect, type ConnectionSpec } from '../core/connection.js';
+import { PreflightError, redact } from '../core/errors.js';
+import { exitCodeFor, runOnce, type FailOn, type RunRequest } from '../gate/runner.js';
+import { takeSnapshot } from '../gate/snapshot.js';
+import type { LockRow, Report, Snapshot } from '../core/types.js';
+import { formatDuration } from '../core/units.js';
 
 export const GUARD_APPLICATION_NAME = 'pgpreflight-guard';
 /** The PGAPPNAME given to the migration: how the guard finds its backend. */

@@ -1,5 +1,5 @@
 // Extra reads for `pgpreflight locks` and the migration guard, run inside the
-// snapshot's read-only transaction (src/snapshot.ts) right after the core
+// snapshot's read-only transaction (src/gate/snapshot.ts) right after the core
 // pg_locks + pg_stat_activity statement.
 //
 // Neither opens a user table: `oid::regclass::text` reads pg_class by oid without

@@ -2,12 +2,12 @@
 // migration-risk findings assume every table is large (its size is unknown), so a rewrite
 // or scan under a write-blocking lock fails: unknown must not become a pass.
 import migrationRisk from '../../checks/migration-risk.js';
-import type { GateReport } from '../gate.js';
+import type { GateReport } from './gate.js';
 import { loadGateReporter, loadReporter, type ReporterName } from '../reporters/index.js';
-import { exitCodeFor, type FailOn } from '../runner.js';
-import type { Report } from '../types.js';
-import { assessMigration } from './assess.js';
-import type { MigrationAnalysis } from './index.js';
+import { exitCodeFor, type FailOn } from './runner.js';
+import type { Report } from '../core/types.js';
+import { assessMigration } from '../migration/assess.js';
+import type { MigrationAnalysis } from '../migration/index.js';
 
 export function offlineReport(analysis: MigrationAnalysis): Report {
   const started = performance.now();

@@ -3,11 +3,11 @@
 // Policy lives here: which database blocks, what an unreachable one means (error, unless
 // the config marks it optional) and which failures are worth retrying. Reporters only
 // format the GateReport this returns.
-import type { ConnectionSpec } from './connection.js';
-import { PreflightError } from './errors.js';
+import type { ConnectionSpec } from '../core/connection.js';
+import { PreflightError } from '../core/errors.js';
 import { exitCodeFor, runOnce, type FailOn, type RunRequest } from './runner.js';
-import type { Report, Status } from './types.js';
-import { worstStatus } from './types.js';
+import type { Report, Status } from '../core/types.js';
+import { worstStatus } from '../core/types.js';
 
 export interface GateDatabase {
   /** Shown in every output: the config's name, or host:port/database for --url. */

@@ -1,11 +1,11 @@
 // Flag parsing shared by the commands that run the gate (check, run, locks).
-import { CHECKS } from '../../checks/index.js';
-import type { CheckDefinition } from '../../checks/types.js';
-import { PreflightError } from '../errors.js';
-import { canonicalName, parseQualifiedName } from '../identifiers.js';
-import { LOCK_MODES, parseLockMode, type LockMode } from '../locks.js';
-import type { TableRequest } from '../snapshot.js';
-import { parseDuration } from '../units.js';
+import { CHECKS } from '../../../checks/index.js';
+import type { CheckDefinition } from '../../../checks/types.js';
+import { PreflightError } from '../../core/errors.js';
+import { canonicalName, parseQualifiedName } from '../../core/identifiers.js';
+import { LOCK_MODES, parseLockMode, type LockMode } from '../../core/lock-modes.js';
+import type { TableRequest } from '../../gate/snapshot.js';
+import { parseDuration } from '../../core/units.js';
 import type { Argv } from 'yargs';
 import type { Io } from './types.js';
 

@@ -2,16 +2,16 @@
 // Precedence, highest first: command-line flags > environment (PGPREFLIGHT_*, DATABASE_URL,
 // GITHUB_ACTIONS) > the configuration file > built-in defaults. `pgpreflight config`
 // prints exactly what `pgpreflight check` would use.
-import { CHECKS } from '../checks/index.js';
-import type { CheckDefinition } from '../checks/types.js';
-import { shown, type ConfiguredDatabase, type PreflightConfig, type ThresholdValues } from './config.js';
-import { resolveConnection, type ConnectionSpec } from './connection.js';
-import { PreflightError } from './errors.js';
-import { LOCK_MODES, parseLockMode, type LockMode } from './locks.js';
-import { parseOptionValue, type CheckOptionValues } from './options.js';
-import { REPORTER_NAMES, type ReporterName } from './reporters/index.js';
-import type { FailOn } from './runner.js';
-import { parseDuration } from './units.js';
+import { CHECKS } from '../../checks/index.js';
+import type { CheckDefinition } from '../../checks/types.js';
+import { shown, type ConfiguredDatabase, type PreflightConfig, type ThresholdValues } from './config-file.js';
+import { resolveConnection, type ConnectionSpec } from '../core/connection.js';
+import { PreflightError } from '../core/errors.js';
+import { LOCK_MODES, parseLockMode, type LockMode } from '../core/lock-modes.js';
+import { parseOptionValue, type CheckOptionValues } from '../gate/check-options.js';
+import { REPORTER_NAMES, type ReporterName } from '../reporters/index.js';
+import type { FailOn } from '../gate/runner.js';
+import { parseDuration } from '../core/units.js';
 
 type Env = Record<string, string | undefined>;
 

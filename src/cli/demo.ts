@@ -1,20 +1,20 @@
 // `pgpreflight demo`: the main job on a throwaway server, no database of the user's needed.
 // It stages the classic outage: a forgotten `BEGIN; SELECT ...` holds a lock on orders,
 // an ALTER TABLE queues behind it, and the gate turns from pass to fail.
-import { CHECKS } from '../checks/index.js';
+import { CHECKS } from '../../checks/index.js';
 import type { Io } from './commands/types.js';
-import { startCluster, type Cluster } from './cluster.js';
-import { resolveConnection } from './connection.js';
-import { resolveCheckOptions } from './options.js';
-import { exitCodeFor, runOnce } from './runner.js';
-import type { TableRequest } from './snapshot.js';
+import { startCluster, type Cluster } from '../clusters/cluster.js';
+import { resolveConnection } from '../core/connection.js';
+import { resolveCheckOptions } from '../gate/check-options.js';
+import { exitCodeFor, runOnce } from '../gate/runner.js';
+import type { TableRequest } from '../gate/snapshot.js';
 
 export async function runDemo(io: Io): Promise<number> {
   const say = (line: string): void => {
     io.stdout.write(`${line}\n`);
   };
   const color = Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined;
-  const { default: table } = await import('./reporters/table.js');
+  const { default: table } = await import('../reporters/table.js');
   let cluster: Cluster | undefined;
   const onSignal = (): void => {
     void (cluster?.stop() ?? Promise.resolve()).finally(() => process.exit(130));

@@ -1,13 +1,13 @@
 // `pgpreflight run [--table ...|--migration ...] -- <command> [args...]`: gate, then run
-// the migration under the guard (src/guard.ts). stdout and stderr carry the command's
+// the migration under the guard (src/incident/guard.ts). stdout and stderr carry the command's
 // own output; the guard's one line per attempt goes to stderr.
-import { resolveConnection } from '../connection.js';
-import { PreflightError } from '../errors.js';
-import { runGuarded } from '../guard.js';
-import { resolveCheckOptions } from '../options.js';
-import { loadReporter } from '../reporters/index.js';
-import type { FailOn } from '../runner.js';
-import { parseCount } from '../units.js';
+import { resolveConnection } from '../../core/connection.js';
+import { PreflightError } from '../../core/errors.js';
+import { runGuarded } from '../../incident/guard.js';
+import { resolveCheckOptions } from '../../gate/check-options.js';
+import { loadReporter } from '../../reporters/index.js';
+import type { FailOn } from '../../gate/runner.js';
+import { parseCount } from '../../core/units.js';
 import { listOf, parseLockModeFlag, parsePositiveDuration, parseTables, selectChecks, thresholdArgs, thresholdFlags } from './shared.js';
 import type { Args, CommandModule } from './types.js';
 
@@ -69,7 +69,7 @@ const run: CommandModule = {
     const lockMode = parseLockModeFlag((args['lock-mode'] as string | undefined) ?? (concurrentFlag ? 'ShareUpdateExclusiveLock' : undefined));
     const given = parseTables(listOf(args.table), lockMode);
     // The SQL parser (WASM) loads only when a migration file is given.
-    const migration = migrations.length > 0 ? await import('../migration/index.js') : undefined;
+    const migration = migrations.length > 0 ? await import('../../migration/index.js') : undefined;
     const analysis = migration ? await migration.analyzeMigrations(migrations) : undefined;
     const tables = migration && analysis ? migration.mergeTableRequests(given, analysis.tables) : given;
     if (tables.length === 0 && !analysis) throw new PreflightError('no table to gate: pass --table <name> or --migration <file>');

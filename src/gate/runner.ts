@@ -1,14 +1,14 @@
 // One run: connect, snapshot, evaluate the selected checks, aggregate the verdict.
 // Policy lives here (exit codes, --fail-on); reporters only format what it returns.
 import type pg from 'pg';
-import type { CheckDefinition } from '../checks/types.js';
-import { connect, type ConnectionSpec } from './connection.js';
-import { describeConnectionError, PreflightError } from './errors.js';
-import type { MigrationAnalysis } from './migration/index.js';
-import type { CheckOptionValues } from './options.js';
+import type { CheckDefinition } from '../../checks/types.js';
+import { connect, type ConnectionSpec } from '../core/connection.js';
+import { describeConnectionError, PreflightError } from '../core/errors.js';
+import type { MigrationAnalysis } from '../migration/index.js';
+import type { CheckOptionValues } from './check-options.js';
 import { NEWEST_TESTED_MAJOR, takeSnapshot, versionSupport, type TableRequest } from './snapshot.js';
-import type { CheckResult, Report, Snapshot, Status, Target } from './types.js';
-import { worstStatus } from './types.js';
+import type { CheckResult, Report, Snapshot, Status, Target } from '../core/types.js';
+import { worstStatus } from '../core/types.js';
 
 export const APPLICATION_NAME = 'pgpreflight';
 

@@ -1,15 +1,15 @@
 // `pgpreflight check`: the gate. Settings come from flags > environment > config file >
-// defaults (src/settings.ts); one or several databases are checked (src/gate.ts), with
-// --wait retrying a blocked verdict (src/wait.ts); reporters only format the result.
+// defaults (src/config/settings.ts); one or several databases are checked (src/gate/gate.ts), with
+// --wait retrying a blocked verdict (src/gate/wait.ts); reporters only format the result.
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../config.js';
-import { PreflightError, redact } from '../errors.js';
-import { runGate, secretsOf, type GateDatabase, type GateResult } from '../gate.js';
-import { loadGateReporter, loadReporter, REPORTER_NAMES } from '../reporters/index.js';
-import { optionValuesOf, resolveSettings, type Settings } from '../settings.js';
-import { waitForClearWindow } from '../wait.js';
+import { loadConfig } from '../../config/config-file.js';
+import { PreflightError, redact } from '../../core/errors.js';
+import { runGate, secretsOf, type GateDatabase, type GateResult } from '../../gate/gate.js';
+import { loadGateReporter, loadReporter, REPORTER_NAMES } from '../../reporters/index.js';
+import { optionValuesOf, resolveSettings, type Settings } from '../../config/settings.js';
+import { waitForClearWindow } from '../../gate/wait.js';
 import { listOf, parseTables, thresholdFlags, useColor, withSpinner } from './shared.js';
 import type { Argv } from 'yargs';
 import type { Args, CommandModule, Io } from './types.js';
@@ -83,11 +83,11 @@ const check: CommandModule = {
     try {
       const migrationPaths = (args.migration as string[] | undefined) ?? [];
       // The parser (WASM) loads only when a migration is given.
-      const migrationModule = migrationPaths.length > 0 ? await import('../migration/index.js') : undefined;
+      const migrationModule = migrationPaths.length > 0 ? await import('../../migration/index.js') : undefined;
       const migration = migrationModule ? await migrationModule.analyzeMigrations(migrationPaths, io.stdin) : undefined;
       if (args.offline === true) {
         if (!migration) throw new PreflightError('--offline needs --migration <file.sql>: it analyzes the migration without a server');
-        const { renderOffline } = await import('../migration/offline.js');
+        const { renderOffline } = await import('../../gate/offline.js');
         const offline = await renderOffline(migration, settings.format.value, settings.failOn.value, useColor(io));
         io.stdout.write(offline.text);
         return offline.exitCode;
@@ -125,7 +125,7 @@ const check: CommandModule = {
       const reportFile = (args['report-file'] as string | undefined) ?? (format === 'github' ? join(io.env.RUNNER_TEMP || tmpdir(), 'pgpreflight-report.json') : undefined);
       if (reportFile !== undefined) writeFileSync(reportFile, redact(`${JSON.stringify(jsonDocument, null, 2)}\n`, secrets));
       if (format === 'github') {
-        const { stepFiles, outputFileText } = await import('../reporters/github.js');
+        const { stepFiles, outputFileText } = await import('../../reporters/github.js');
         const files = stepFiles(gate, context, reportFile ?? '');
         if (io.env.GITHUB_STEP_SUMMARY) appendFileSync(io.env.GITHUB_STEP_SUMMARY, redact(files.summary, secrets));
         if (io.env.GITHUB_OUTPUT) appendFileSync(io.env.GITHUB_OUTPUT, redact(outputFileText(files.outputs), secrets));

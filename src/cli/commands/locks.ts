@@ -1,15 +1,15 @@
 // `pgpreflight locks`: who blocks whom right now, and what to do about it.
-// Read-only unless --terminate is given (src/terminate.ts).
+// Read-only unless --terminate is given (src/incident/terminate.ts).
 import { createInterface } from 'node:readline';
 import type pg from 'pg';
-import { BLOCKING_TREE_QUERIES, buildBlockingTree, type BlockingTree } from '../blocking-tree.js';
-import { connect, resolveConnection, type ConnectionSpec } from '../connection.js';
-import { describeConnectionError, PreflightError, redact } from '../errors.js';
-import { CLEAR_SCREEN, HIDE_CURSOR, renderTree, renderWatchScreen, SHOW_CURSOR, treeJson, type WatchSample } from '../locks-view.js';
-import { APPLICATION_NAME } from '../runner.js';
-import { takeSnapshot, type TableRequest } from '../snapshot.js';
-import { selectTerminations, TERMINATE_MODES, terminateRootBlockers, type TerminateMode } from '../terminate.js';
-import { parseCount } from '../units.js';
+import { BLOCKING_TREE_QUERIES, buildBlockingTree, type BlockingTree } from '../../incident/blocking-tree.js';
+import { connect, resolveConnection, type ConnectionSpec } from '../../core/connection.js';
+import { describeConnectionError, PreflightError, redact } from '../../core/errors.js';
+import { CLEAR_SCREEN, HIDE_CURSOR, renderTree, renderWatchScreen, SHOW_CURSOR, treeJson, type WatchSample } from '../../incident/locks-view.js';
+import { APPLICATION_NAME } from '../../gate/runner.js';
+import { takeSnapshot, type TableRequest } from '../../gate/snapshot.js';
+import { selectTerminations, TERMINATE_MODES, terminateRootBlockers, type TerminateMode } from '../../incident/terminate.js';
+import { parseCount } from '../../core/units.js';
 import { listOf, parsePositiveDuration, parseTables, useColor } from './shared.js';
 import type { Args, CommandModule, Io } from './types.js';
 

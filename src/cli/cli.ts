@@ -3,7 +3,7 @@
 import yargs, { type Argv } from 'yargs';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './commands/types.js';
-import { PreflightError, redact } from './errors.js';
+import { PreflightError, redact } from '../core/errors.js';
 
 export type { Io } from './commands/types.js';
 

@@ -1,4 +1,4 @@
-import type { LockMode } from './locks.js';
+import type { LockMode } from './lock-modes.js';
 
 /** Ordered from best to worst: a skipped check does not outweigh one that passed. */
 export const STATUSES = ['skip', 'pass', 'warn', 'fail', 'error'] as const;
@@ -35,6 +35,14 @@ export interface TargetRelation {
   pages: number;
   /** -1 when never analyzed or vacuumed. */
   tuples: number;
+}
+
+/** A table the gate inspects, as given on the command line or found in a migration. */
+export interface TableRequest {
+  input: string;
+  /** The canonical quoted name from the identifier parser. */
+  canonical: string;
+  lockMode: LockMode;
 }
 
 export interface Target {

@@ -1,12 +1,12 @@
 // Who blocks whom, as a forest: each root blocker (a session that holds what others
 // wait for and waits for nothing itself, or a prepared transaction) with everything
-// queued behind it. Built from one snapshot (src/snapshot.ts) taken with the
+// queued behind it. Built from one snapshot (src/gate/snapshot.ts) taken with the
 // BLOCKING_TREE_QUERIES; used by `pgpreflight locks` and by the migration guard.
-import { blockingGraph, waitersBehind } from '../checks/locks.js';
-import { preparedByVirtualTransaction, remediationFor, sessionsByPid } from '../checks/support.js';
-import { conflicts } from './locks.js';
-import { BLOCKING_TREE_QUERIES, PREPARED_RELATION_LOCKS_QUERY, WAITED_RELATIONS_QUERY } from './sql/blocking-tree.sql.js';
-import type { LockRow, PreparedTransaction, Remediation, Session, Snapshot } from './types.js';
+import { blockingGraph, waitersBehind } from '../../checks/locks.js';
+import { preparedByVirtualTransaction, remediationFor, sessionsByPid } from '../../checks/support.js';
+import { conflicts } from '../core/lock-modes.js';
+import { BLOCKING_TREE_QUERIES, PREPARED_RELATION_LOCKS_QUERY, WAITED_RELATIONS_QUERY } from './blocking-tree.sql.js';
+import type { LockRow, PreparedTransaction, Remediation, Session, Snapshot } from '../core/types.js';
 
 export { BLOCKING_TREE_QUERIES, waitersBehind };
 

@@ -7,11 +7,12 @@
 // A database is named by the environment variable holding its URL: the file is committed,
 // so it must never hold a password, and a `url` key is refused.
 import { readFileSync } from 'node:fs';
-import { basename, relative, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { lilconfig, type LilconfigResult } from 'lilconfig';
-import { PreflightError } from './errors.js';
-import type { LockMode } from './locks.js';
-import type { ReporterName } from './reporters/index.js';
+import { PreflightError } from '../core/errors.js';
+import { shown, type PreflightConfig } from './config-model.js';
+
+export { shown, type ConfiguredDatabase, type PreflightConfig, type ThresholdValues } from './config-model.js';
 
 export const CONFIG_SEARCH_PLACES = [
   'package.json',
@@ -21,41 +22,6 @@ export const CONFIG_SEARCH_PLACES = [
   '.pgpreflightrc.yaml',
   '.pgpreflightrc.yml',
 ] as const;
-
-/** Option values of the checks, by check id then option key (`locks.fail`). */
-export type ThresholdValues = Record<string, Record<string, number | null>>;
-
-export interface ConfiguredDatabase {
-  name: string;
-  /** Environment variable that holds the URL. */
-  urlEnv: string;
-  /** An unreachable optional database does not close the gate. */
-  optional: boolean;
-}
-
-export interface PreflightConfig {
-  /** Absolute path of the file it came from. */
-  path: string;
-  format?: ReporterName;
-  failOn?: 'fail' | 'warn';
-  lockMode?: LockMode;
-  timeoutMs?: number;
-  waitMs?: number;
-  waitMaxIntervalMs?: number;
-  concurrency?: number;
-  only?: string[];
-  skip?: string[];
-  thresholds: ThresholdValues;
-  /** Per-table overrides by table name as written (orders, billing.invoices). */
-  tables: Record<string, ThresholdValues>;
-  databases: ConfiguredDatabase[];
-}
-
-/** The file as people see it: relative to the working directory when inside it. */
-export function shown(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel !== '' && !rel.startsWith('..') ? rel : path;
-}
 
 async function parseText(filepath: string, content: string): Promise<unknown> {
   try {

@@ -121,7 +121,7 @@ SELECT (SELECT COALESCE(json_agg(locks), '[]') FROM locks) AS locks,
        (SELECT COALESCE(json_agg(sessions), '[]') FROM sessions) AS sessions,
        (SELECT COALESCE(json_agg(prepared), '[]') FROM prepared) AS prepared`;
 
-/** pg_catalog first on this transaction's search_path (see pinCatalogSearchPath in src/snapshot.ts). One round trip; every function and operator is schema-qualified, since nothing is pinned yet. */
+/** pg_catalog first on this transaction's search_path (see pinCatalogSearchPath in src/gate/snapshot.ts). One round trip; every function and operator is schema-qualified, since nothing is pinned yet. */
 export const PIN_CATALOG_SEARCH_PATH_SQL = `
 SELECT pg_catalog.set_config('search_path',
          CASE WHEN pg_catalog.btrim(pg_catalog.current_setting('search_path')) OPERATOR(pg_catalog.=) ''

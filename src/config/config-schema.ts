@@ -1,12 +1,12 @@
 // The configuration file's schema (zod). Loaded by config.ts only when a file is found.
 import { z } from 'zod';
-import { CHECKS } from '../checks/index.js';
-import { shown, type PreflightConfig, type ThresholdValues } from './config.js';
-import { PreflightError } from './errors.js';
-import { LOCK_MODES, parseLockMode } from './locks.js';
-import { parseOptionValue } from './options.js';
-import { REPORTER_NAMES, type ReporterName } from './reporters/index.js';
-import { parseDuration } from './units.js';
+import { CHECKS } from '../../checks/index.js';
+import { shown, type PreflightConfig, type ThresholdValues } from './config-model.js';
+import { PreflightError } from '../core/errors.js';
+import { LOCK_MODES, parseLockMode } from '../core/lock-modes.js';
+import { parseOptionValue } from '../gate/check-options.js';
+import { REPORTER_NAMES, type ReporterName } from '../reporters/index.js';
+import { parseDuration } from '../core/units.js';
 
 const CHECK_IDS = CHECKS.map((c) => c.id);
 const list = (items: readonly string[]): string => items.join(', ');

@@ -3,7 +3,7 @@
 // the kill itself (terminateRootBlockers) re-checks every condition on the server.
 import type pg from 'pg';
 import type { BlockingTree, TreeNode } from './blocking-tree.js';
-import { TERMINATE_ROOT_BLOCKER_SQL } from './sql/terminate.sql.js';
+import { TERMINATE_ROOT_BLOCKER_SQL } from './terminate.sql.js';
 
 export const TERMINATE_MODES = ['idle', 'all'] as const;
 export type TerminateMode = (typeof TERMINATE_MODES)[number];

@@ -1,4 +1,11 @@
 #!/usr/bin/env node
-import { main } from '../dist/bundle/cli.js';
-
+// The bin runs the bundled CLI (dist/bundle/, built by `npm run build`; shipped in the package).
+let main;
+try {
+  ({ main } = await import('../dist/bundle/cli.js'));
+} catch (error) {
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes('dist/bundle/cli.js')) throw error;
+  process.stderr.write('pgpreflight: this copy is not built (dist/bundle/cli.js is missing): in a clone run "npm install" (with dev dependencies) or "npm run build"\n');
+  process.exit(2);
+}
 process.exitCode = await main(process.argv.slice(2));

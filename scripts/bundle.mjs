@@ -1,5 +1,6 @@
 // Bundles the built CLI (dist/src/cli/cli.js) into dist/bundle/ for the bin: one file to
 // resolve and compile instead of hundreds is most of what a run costs before it connects.
+// The library entry (dist/src/index.js) is bundled alongside and shares the chunks.
 // Lazily imported parts (each command, reporters, the spinner, the config schema) stay
 // separate chunks. libpg-query stays outside: it loads its WASM relative to its package.
 import { build } from 'esbuild';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 rmSync(join(root, 'dist', 'bundle'), { recursive: true, force: true });
 await build({
-  entryPoints: [join(root, 'dist', 'src', 'cli', 'cli.js')],
+  entryPoints: { cli: join(root, 'dist', 'src', 'cli', 'cli.js'), index: join(root, 'dist', 'src', 'index.js') },
   outdir: join(root, 'dist', 'bundle'),
   bundle: true,
   splitting: true,

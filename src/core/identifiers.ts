@@ -2,6 +2,9 @@
 // `"Orders"`, `"my schema"."odd""name"`. Unquoted parts fold to lower case as
 // PostgreSQL folds them (https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS).
 // The result is only ever sent as a query parameter.
+import { PreflightError } from './errors.js';
+import type { LockMode } from './lock-modes.js';
+import type { TableRequest } from './types.js';
 
 export interface QualifiedName {
   schema?: string;
@@ -63,4 +66,13 @@ export function quoteIdentifier(part: string): string {
 /** The canonical quoted form, resolved by to_regclass($1) with the search path for unqualified names. */
 export function canonicalName(name: QualifiedName): string {
   return name.schema === undefined ? quoteIdentifier(name.name) : `${quoteIdentifier(name.schema)}.${quoteIdentifier(name.name)}`;
+}
+
+/** --table values as table requests, each taking `lockMode`; a malformed name is a PreflightError. */
+export function parseTables(inputs: readonly string[], lockMode: LockMode): TableRequest[] {
+  return inputs.map((input) => {
+    const parsed = parseQualifiedName(input);
+    if (typeof parsed === 'string') throw new PreflightError(`--table: ${parsed}`);
+    return { input, canonical: canonicalName(parsed), lockMode };
+  });
 }

@@ -3,8 +3,6 @@
 // or scan under a write-blocking lock fails: unknown must not become a pass.
 import migrationRisk from '../../checks/migration-risk.js';
 import type { GateReport } from './gate.js';
-import { loadGateReporter, loadReporter, type ReporterName } from '../reporters/index.js';
-import { exitCodeFor, type FailOn } from './runner.js';
 import type { Report } from '../core/types.js';
 import { assessMigration } from '../migration/assess.js';
 import type { MigrationAnalysis } from '../migration/index.js';
@@ -23,18 +21,13 @@ export function offlineReport(analysis: MigrationAnalysis): Report {
   };
 }
 
-/** Formats the offline report in any output format; returns the text and the exit code. */
-export async function renderOffline(analysis: MigrationAnalysis, format: ReporterName, failOn: FailOn, color: boolean): Promise<{ text: string; exitCode: number; report: Report }> {
-  const report = offlineReport(analysis);
-  const exitCode = exitCodeFor(report.verdict, failOn);
-  const context = { color, exitCode };
-  if (format === 'table' || format === 'json') return { text: (await loadReporter(format))(report, context), exitCode, report };
-  const gate: GateReport = {
+/** The offline report as a one-section gate, for the formats that render gates (github, markdown, junit). */
+export function offlineGate(report: Report, exitCode: number): GateReport {
+  return {
     version: 1,
     verdict: report.verdict,
     blockedBy: exitCode === 0 ? [] : ['offline'],
     databases: [{ name: 'offline', display: 'no server (--offline)', optional: false, verdict: report.verdict, exitCode, blocking: exitCode === 0 ? [] : [migrationRisk.id], report, error: null, retryable: false }],
     durationMs: report.durationMs,
   };
-  return { text: (await loadGateReporter(format))(gate, context), exitCode, report };
 }

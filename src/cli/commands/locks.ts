@@ -2,12 +2,12 @@
 // Read-only unless --terminate is given (src/incident/terminate.ts).
 import { createInterface } from 'node:readline';
 import type pg from 'pg';
-import { BLOCKING_TREE_QUERIES, buildBlockingTree, type BlockingTree } from '../../incident/blocking-tree.js';
+import { readBlockingTree } from '../../api/locks.js';
 import { connect, resolveConnection, type ConnectionSpec } from '../../core/connection.js';
-import { describeConnectionError, PreflightError, redact } from '../../core/errors.js';
+import { PreflightError, redact } from '../../core/errors.js';
 import { CLEAR_SCREEN, HIDE_CURSOR, renderTree, renderWatchScreen, SHOW_CURSOR, treeJson, type WatchSample } from '../../incident/locks-view.js';
 import { APPLICATION_NAME } from '../../gate/runner.js';
-import { takeSnapshot, type TableRequest } from '../../gate/snapshot.js';
+import type { TableRequest } from '../../gate/snapshot.js';
 import { selectTerminations, TERMINATE_MODES, terminateRootBlockers, type TerminateMode } from '../../incident/terminate.js';
 import { parseCount } from '../../core/units.js';
 import { listOf, parsePositiveDuration, parseTables, useColor } from './shared.js';
@@ -19,21 +19,6 @@ type Format = (typeof FORMATS)[number];
 const DEFAULT_WATCH_INTERVAL = '2s';
 /** Samples kept for the sparkline. */
 const HISTORY = 60;
-
-interface Look {
-  tree: BlockingTree;
-  /** pgpreflight's own backend, never a candidate for --terminate. */
-  ownPid: number;
-}
-
-async function look(client: pg.Client, tables: readonly TableRequest[], timeoutMs: number, display: string): Promise<Look> {
-  try {
-    const snapshot = await takeSnapshot(client, { tables, checks: [], options: {}, statementTimeoutMs: timeoutMs, queries: BLOCKING_TREE_QUERIES });
-    return { tree: buildBlockingTree(snapshot), ownPid: snapshot.server.backendPid };
-  } catch (error) {
-    throw describeConnectionError(error, display);
-  }
-}
 
 /** Resolves on Ctrl-C or SIGTERM, so --watch ends cleanly. */
 function stopSignal(): { stopped: Promise<void>; dispose: () => void } {
@@ -57,7 +42,7 @@ async function watch(io: Io, client: pg.Client, spec: ConnectionSpec, tables: re
     for (let count = 0; !stop && (options.refreshes === null || count < options.refreshes); count += 1) {
       if (count > 0) await Promise.race([stopped, new Promise((r) => setTimeout(r, options.intervalMs))]);
       if (stop) break;
-      const { tree } = await look(client, tables, options.timeoutMs, spec.display);
+      const { tree } = await readBlockingTree(client, tables, options.timeoutMs, spec.display);
       history.push({ waiting: tree.waiting, oldestWaitSeconds: tree.oldestWaitSeconds ?? 0 });
       if (history.length > HISTORY) history.shift();
       const text =
@@ -98,7 +83,7 @@ function olderThanOf(args: Args): number {
 
 async function terminate(io: Io, args: Args, client: pg.Client, spec: ConnectionSpec, tables: readonly TableRequest[], timeoutMs: number, mode: TerminateMode): Promise<number> {
   const olderThanMs = olderThanOf(args);
-  const { tree, ownPid } = await look(client, tables, timeoutMs, spec.display);
+  const { tree, ownPid } = await readBlockingTree(client, tables, timeoutMs, spec.display);
   const plan = selectTerminations(tree, mode, olderThanMs, ownPid);
   const color = useColor(io);
   const out = (text: string): boolean => io.stdout.write(redact(text, spec.secrets));
@@ -156,7 +141,7 @@ const locks: CommandModule = {
     try {
       if (mode !== undefined) return await terminate(io, args, client, spec, tables, timeoutMs, mode);
       if (watching) return await watch(io, client, spec, tables, { intervalMs, timeoutMs, format, refreshes });
-      const { tree } = await look(client, tables, timeoutMs, spec.display);
+      const { tree } = await readBlockingTree(client, tables, timeoutMs, spec.display);
       io.stdout.write(redact(format === 'json' ? treeJson(tree) : renderTree(tree, useColor(io)), spec.secrets));
       return 0;
     } finally {

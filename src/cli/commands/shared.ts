@@ -2,9 +2,7 @@
 import { CHECKS } from '../../../checks/index.js';
 import type { CheckDefinition } from '../../../checks/types.js';
 import { PreflightError } from '../../core/errors.js';
-import { canonicalName, parseQualifiedName } from '../../core/identifiers.js';
 import { LOCK_MODES, parseLockMode, type LockMode } from '../../core/lock-modes.js';
-import type { TableRequest } from '../../gate/snapshot.js';
 import { parseDuration } from '../../core/units.js';
 import type { Argv } from 'yargs';
 import type { Io } from './types.js';
@@ -23,13 +21,7 @@ export function selectChecks(only: string[], skip: string[]): CheckDefinition[] 
   return CHECKS.filter((c) => (only.length === 0 || only.includes(c.id)) && !skip.includes(c.id));
 }
 
-export function parseTables(inputs: readonly string[], lockMode: LockMode): TableRequest[] {
-  return inputs.map((input) => {
-    const parsed = parseQualifiedName(input);
-    if (typeof parsed === 'string') throw new PreflightError(`--table: ${parsed}`);
-    return { input, canonical: canonicalName(parsed), lockMode };
-  });
-}
+export { parseTables } from '../../core/identifiers.js';
 
 export function parseLockModeFlag(value: string | undefined, flag = '--lock-mode'): LockMode {
   if (value === undefined) return 'AccessExclusiveLock';

@@ -51,6 +51,8 @@ export interface MigrationStatement {
   column: number;
   endLine: number;
   excerpt: string;
+  /** The statement's full text, as written (comments before it excluded). */
+  sql: string;
   /** The parse node's type, e.g. AlterTableStmt. */
   nodeType: string;
   /** Lock-table rows this statement matched (one per ALTER TABLE subcommand). */
@@ -671,6 +673,7 @@ export function analyzeSource(source: MigrationSource, created: Set<string> = ne
       endLine,
       newRelations: relations.filter((r) => created.has(r.canonical)).map((r) => r.canonical),
       excerpt: excerptOf(sql),
+      sql,
       nodeType: type,
       kinds,
       relations,

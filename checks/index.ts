@@ -5,6 +5,7 @@ import ddlInProgress from './ddl-in-progress.js';
 import idleInTransaction from './idle-in-transaction.js';
 import invalidIndexes from './invalid-indexes.js';
 import locks from './locks.js';
+import logicalReplication from './logical-replication.js';
 import longRunningQueries from './long-running-queries.js';
 import migrationRisk from './migration-risk.js';
 import oldSnapshots from './old-snapshots.js';
@@ -22,6 +23,7 @@ export const CHECKS: readonly CheckDefinition[] = [
   idleInTransaction,
   invalidIndexes,
   locks,
+  logicalReplication,
   longRunningQueries,
   migrationRisk,
   oldSnapshots,

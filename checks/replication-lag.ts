@@ -1,4 +1,4 @@
-import type { Finding } from '../src/core/types.js';
+import type { Finding, Remediation } from '../src/core/types.js';
 import { formatBytes, formatDuration } from '../src/core/units.js';
 import { defineCheck, statusOf, type CheckQuery } from './types.js';
 
@@ -20,7 +20,7 @@ SELECT pid, usename AS "user", application_name AS application,
 
 /** Slots hold WAL from restart_lsn; an inactive one keeps it forever (https://www.postgresql.org/docs/current/view-pg-replication-slots.html). */
 export const SLOTS_SQL = `
-SELECT slot_name, slot_type, active, wal_status,
+SELECT slot_name, slot_type, database, active, wal_status,
        pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 AS retained_bytes
   FROM pg_replication_slots
  ORDER BY slot_name`;
@@ -44,9 +44,30 @@ interface ReplicaRow {
 interface SlotRow {
   slot_name: string;
   slot_type: string;
+  database: string | null;
   active: boolean;
   wal_status: string | null;
   retained_bytes: number | null;
+}
+
+/**
+ * What to do about an inactive slot: find its consumer first. Dropping it is never offered
+ * as a fix: a dropped slot cannot be recreated at the same position, so a subscriber
+ * loses every change it has not applied and needs a full resync, and a standby must be
+ * cloned again. Whether its consumer is gone for good is something only a person can know.
+ */
+function slotRemediation(slot: SlotRow): Remediation {
+  const name = `'${slot.slot_name.replace(/'/g, "''")}'`;
+  if (slot.slot_type === 'logical') {
+    return {
+      sql: `SELECT slot_name, plugin, database, confirmed_flush_lsn, wal_status FROM pg_replication_slots WHERE slot_name = ${name};`,
+      note: `read-only. Find its consumer first: a subscription (on the subscriber, SELECT subname, subenabled FROM pg_subscription WHERE subslotname = ${name}) or a change-data-capture connector, and why it stopped (the subscriber's log, pg_stat_subscription_stats). Do not drop the slot while that consumer may come back: it would lose every change it has not applied and need a full resync`,
+    };
+  }
+  return {
+    sql: `SELECT slot_name, restart_lsn, wal_status, safe_wal_size FROM pg_replication_slots WHERE slot_name = ${name};`,
+    note: `read-only. Find the standby whose primary_slot_name is ${name} and why it is disconnected. Do not drop the slot while it may come back: it would have to be cloned again from a new base backup`,
+  };
 }
 
 export default defineCheck<Option>({
@@ -99,8 +120,8 @@ export default defineCheck<Option>({
       if (slot.active) continue;
       findings.push({
         kind: 'inactive-slot', severity: 'warn',
-        message: `replication slot ${slot.slot_name} (${slot.slot_type}) is inactive and retains ${slot.retained_bytes === null ? 'an unknown amount of' : formatBytes(slot.retained_bytes)} WAL${slot.wal_status ? ` (wal_status ${slot.wal_status})` : ''}`,
-        remediation: { sql: `SELECT pg_drop_replication_slot('${slot.slot_name.replace(/'/g, "''")}');`, note: 'only if no consumer will come back for it: a dropped slot cannot be resumed' },
+        message: `replication slot ${slot.slot_name} (${slot.slot_type}${slot.database ? `, database ${slot.database}` : ''}) is inactive and retains ${slot.retained_bytes === null ? 'an unknown amount of' : formatBytes(slot.retained_bytes)} WAL${slot.wal_status ? ` (wal_status ${slot.wal_status})` : ''}`,
+        remediation: slotRemediation(slot),
         details: { slot: slot.slot_name, retainedBytes: slot.retained_bytes, walStatus: slot.wal_status },
       });
     }

@@ -2,6 +2,7 @@
 import autovacuum from './autovacuum.js';
 import connections from './connections.js';
 import ddlInProgress from './ddl-in-progress.js';
+import hotStandby from './hot-standby.js';
 import idleInTransaction from './idle-in-transaction.js';
 import invalidIndexes from './invalid-indexes.js';
 import locks from './locks.js';
@@ -20,6 +21,7 @@ export const CHECKS: readonly CheckDefinition[] = [
   autovacuum,
   connections,
   ddlInProgress,
+  hotStandby,
   idleInTransaction,
   invalidIndexes,
   locks,

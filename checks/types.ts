@@ -66,6 +66,8 @@ export interface CheckDefinition<K extends string = string> {
   privileges: string;
   options: Record<K, OptionSpec>;
   queries?: readonly CheckQuery[];
+  /** Evaluates the --replica-url standbys (snapshot.replicas): the runner reads them only for such a check. */
+  usesReplicas?: boolean;
   evaluate(snapshot: Snapshot, context: EvaluateContext<K>): CheckOutcome;
 }
 

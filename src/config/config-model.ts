@@ -12,6 +12,8 @@ export interface ConfiguredDatabase {
   urlEnv: string;
   /** An unreachable optional database does not close the gate. */
   optional: boolean;
+  /** Environment variables holding the URLs of its hot standbys (--replica-url). */
+  replicaUrlEnvs: string[];
 }
 
 export interface PreflightConfig {
@@ -30,6 +32,8 @@ export interface PreflightConfig {
   /** Per-table overrides by table name as written (orders, billing.invoices). */
   tables: Record<string, ThresholdValues>;
   databases: ConfiguredDatabase[];
+  /** Hot standbys of the one database checked (--replica-url), by the variables holding their URLs. */
+  replicaUrlEnvs: string[];
 }
 
 /** The file as people see it: relative to the working directory when inside it. */

@@ -42,15 +42,26 @@ const checkIdList = z.array(z.enum(CHECK_IDS as [string, ...string[]], { error: 
   error: `must be a list of check ids: ${list(CHECK_IDS)}`,
 });
 
+const urlEnvSchema = (example: string) =>
+  z
+    .string({ error: `must name the environment variable that holds the URL, such as ${example}` })
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: `must be an environment variable name such as ${example}` });
+
+const NO_URL_IN_FILE = ' (a URL never goes in the file: put it in an environment variable and name it with urlEnv)';
+
+/** A hot standby read with --replica-url semantics. */
+const replicasSchema = z.array(strictObject({ urlEnv: urlEnvSchema('REPLICA1_DATABASE_URL') }, NO_URL_IN_FILE), {
+  error: 'must be a list of { urlEnv }, one per hot standby',
+});
+
 const databaseSchema = strictObject(
   {
     name: z.string({ error: 'must be a name such as shard-1' }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'must be letters, digits, ".", "_" or "-", such as shard-1' }),
-    urlEnv: z
-      .string({ error: 'must name the environment variable that holds the URL, such as SHARD1_DATABASE_URL' })
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name such as SHARD1_DATABASE_URL' }),
+    urlEnv: urlEnvSchema('SHARD1_DATABASE_URL'),
     optional: z.boolean({ error: 'must be true or false' }).optional(),
+    replicas: replicasSchema.optional(),
   },
-  ' (a URL never goes in the file: put it in an environment variable and name it with urlEnv)',
+  NO_URL_IN_FILE,
 );
 
 const configSchema = strictObject({
@@ -68,7 +79,8 @@ const configSchema = strictObject({
   skip: checkIdList.optional(),
   thresholds: thresholdsSchema.optional(),
   tables: z.record(z.string().min(1, { error: 'must be a table name' }), thresholdsSchema, { error: 'must map table names to thresholds, e.g. orders: { locks: { fail: 1s } }' }).optional(),
-  databases: z.array(databaseSchema, { error: 'must be a list of { name, urlEnv, optional }' }).optional(),
+  databases: z.array(databaseSchema, { error: 'must be a list of { name, urlEnv, optional, replicas }' }).optional(),
+  replicas: replicasSchema.optional(),
 });
 
 type RawConfig = z.infer<typeof configSchema>;
@@ -109,14 +121,19 @@ function parseThresholds(raw: Record<string, Record<string, string | number | nu
 
 /** Validates a parsed file; every error names the file, the key and what is allowed. */
 export function validateConfig(data: unknown, path: string): PreflightConfig {
-  if (data === null || data === undefined) return { path, thresholds: {}, tables: {}, databases: [] };
+  if (data === null || data === undefined) return { path, thresholds: {}, tables: {}, databases: [], replicaUrlEnvs: [] };
   if (typeof data === 'object' && !Array.isArray(data)) {
     const databases = (data as { databases?: unknown }).databases;
+    const holdsSecret = (d: unknown): boolean => typeof d === 'object' && d !== null && ('url' in d || 'password' in d);
     if (Array.isArray(databases)) {
-      const index = databases.findIndex((d) => typeof d === 'object' && d !== null && ('url' in d || 'password' in d));
+      const index = databases.findIndex(holdsSecret);
       if (index >= 0) {
         throw invalid(path, `databases[${index}]`, 'holds a URL or password: never put one in the file. Put the URL in an environment variable and name it with urlEnv');
       }
+    }
+    const replicas = (data as { replicas?: unknown }).replicas;
+    if (Array.isArray(replicas) && replicas.some(holdsSecret)) {
+      throw invalid(path, `replicas[${replicas.findIndex(holdsSecret)}]`, 'holds a URL or password: never put one in the file. Put the URL in an environment variable and name it with urlEnv');
     }
   }
   const result = configSchema.safeParse(data);
@@ -130,6 +147,9 @@ export function validateConfig(data: unknown, path: string): PreflightConfig {
   for (const [index, db] of (raw.databases ?? []).entries()) {
     if (names.has(db.name)) throw invalid(path, `databases[${index}].name`, `"${db.name}" is used twice: names must be unique`);
     names.add(db.name);
+  }
+  if ((raw.replicas ?? []).length > 0 && (raw.databases ?? []).length > 0) {
+    throw invalid(path, 'replicas', 'belongs to the one database a run checks; with databases, list each one\'s standbys under databases[].replicas');
   }
   const tables: Record<string, ThresholdValues> = {};
   for (const [table, thresholds] of Object.entries(raw.tables ?? {})) tables[table] = parseThresholds(thresholds, path, `tables.${table}.`);
@@ -146,7 +166,8 @@ export function validateConfig(data: unknown, path: string): PreflightConfig {
     skip: raw.skip,
     thresholds: parseThresholds(raw.thresholds ?? {}, path, 'thresholds.'),
     tables,
-    databases: (raw.databases ?? []).map((d) => ({ name: d.name, urlEnv: d.urlEnv, optional: d.optional ?? false })),
+    databases: (raw.databases ?? []).map((d) => ({ name: d.name, urlEnv: d.urlEnv, optional: d.optional ?? false, replicaUrlEnvs: (d.replicas ?? []).map((r) => r.urlEnv) })),
+    replicaUrlEnvs: (raw.replicas ?? []).map((r) => r.urlEnv),
   };
 }
 

@@ -29,6 +29,10 @@ export interface SettingsDatabase {
   urlSource: string;
   /** Set when an optional database's URL variable is unset: reported, never contacted. */
   unavailable?: string;
+  /** Its hot standbys (--replica-url, or replicas in the file), read-only. */
+  replicas: ConnectionSpec[];
+  /** Where the replicas came from: `--replica-url`, or the file key. */
+  replicaSource?: string;
 }
 
 export interface Settings {
@@ -119,13 +123,47 @@ function nameOf(connection: ConnectionSpec): string {
   return `${connection.host}:${connection.port}/${connection.database}`;
 }
 
+/** A --replica-url (or a replica's URL variable) as a connection; errors name where it came from. */
+function replicaConnection(url: string, env: Env, source: string): ConnectionSpec {
+  try {
+    return resolveConnection(url, env);
+  } catch (error) {
+    throw new PreflightError(`${source}: ${(error as Error).message.replace(/^--url /, '')}`);
+  }
+}
+
+function replicasFromEnv(names: readonly string[], env: Env, where: string): ConnectionSpec[] {
+  return names.map((name) => {
+    const url = fromEnv(env, name);
+    if (url === undefined) throw new PreflightError(`a replica in ${where} reads its URL from ${name}, which is not set: export ${name}=postgresql://... or remove the replica`);
+    return replicaConnection(url, env, name);
+  });
+}
+
+/**
+ * Standbys belong to one primary: --replica-url (which replaces the file's replicas) and the
+ * file's top-level replicas go with the one database a run checks; the file's databases name
+ * their own under databases[].replicas.
+ */
+function withReplicas(databases: Sourced<SettingsDatabase[]>, args: Record<string, unknown>, env: Env, config: PreflightConfig | null): Sourced<SettingsDatabase[]> {
+  const flags = (Array.isArray(args['replica-url']) ? args['replica-url'] : args['replica-url'] === undefined ? [] : [args['replica-url']]).map(String);
+  const topLevel = config?.replicaUrlEnvs ?? [];
+  const source = flags.length > 0 ? '--replica-url' : topLevel.length > 0 ? `${shown((config as PreflightConfig).path)}: replicas` : undefined;
+  if (source === undefined) return databases;
+  if (databases.value.length !== 1) {
+    throw new PreflightError(`${source} names the standbys of one primary, but ${databases.value.length} databases are checked: list each database's standbys in the config file (databases[].replicas)`);
+  }
+  const replicas = flags.length > 0 ? flags.map((url) => replicaConnection(url, env, '--replica-url')) : replicasFromEnv(topLevel, env, source);
+  return { ...databases, value: [{ ...(databases.value[0] as SettingsDatabase), replicas, replicaSource: source }] };
+}
+
 function databasesFrom(args: Record<string, unknown>, env: Env, config: PreflightConfig | null): Sourced<SettingsDatabase[]> {
   // Not split on commas: a URL may contain one.
   const urls = (Array.isArray(args.url) ? args.url : args.url === undefined ? [] : [args.url]).map(String);
   if (urls.length > 0) {
     const databases = urls.map((url) => {
       const connection = resolveConnection(url, env);
-      return { name: nameOf(connection), connection, optional: false, urlSource: '--url' };
+      return { name: nameOf(connection), connection, optional: false, urlSource: '--url', replicas: [] };
     });
     const seen = new Set<string>();
     for (const db of databases) {
@@ -136,13 +174,13 @@ function databasesFrom(args: Record<string, unknown>, env: Env, config: Prefligh
   }
   if (fromEnv(env, 'DATABASE_URL') !== undefined) {
     const connection = resolveConnection(undefined, env);
-    return { value: [{ name: nameOf(connection), connection, optional: false, urlSource: 'DATABASE_URL' }], source: 'DATABASE_URL' };
+    return { value: [{ name: nameOf(connection), connection, optional: false, urlSource: 'DATABASE_URL', replicas: [] }], source: 'DATABASE_URL' };
   }
   if (config && config.databases.length > 0) {
     return { value: config.databases.map((db) => configuredDatabase(db, env, shown(config.path))), source: `${shown(config.path)}: databases` };
   }
   const connection = resolveConnection(undefined, env);
-  return { value: [{ name: nameOf(connection), connection, optional: false, urlSource: 'PGHOST/PGPORT/PGUSER/PGDATABASE' }], source: 'default' };
+  return { value: [{ name: nameOf(connection), connection, optional: false, urlSource: 'PGHOST/PGPORT/PGUSER/PGDATABASE', replicas: [] }], source: 'default' };
 }
 
 function configuredDatabase(db: ConfiguredDatabase, env: Env, path: string): SettingsDatabase {
@@ -157,15 +195,19 @@ function configuredDatabase(db: ConfiguredDatabase, env: Env, path: string): Set
         optional: true,
         urlSource: db.urlEnv,
         unavailable: `${db.urlEnv} is not set: not checked`,
+        replicas: [],
       };
     }
     throw new PreflightError(`database "${db.name}" in ${path} reads its URL from ${db.urlEnv}, which is not set: export ${db.urlEnv}=postgresql://... or mark the database optional`);
   }
+  let connection: ConnectionSpec;
   try {
-    return { name: db.name, connection: resolveConnection(url, env), optional: db.optional, urlSource: db.urlEnv };
+    connection = resolveConnection(url, env);
   } catch (error) {
     throw new PreflightError(`${db.urlEnv} (database "${db.name}"): ${(error as Error).message.replace(/^--url /, '')}`);
   }
+  const replicas = replicasFromEnv(db.replicaUrlEnvs, env, `${path}: database "${db.name}"`);
+  return { name: db.name, connection, optional: db.optional, urlSource: db.urlEnv, replicas, ...(replicas.length > 0 ? { replicaSource: `${path}: databases[].replicas` } : {}) };
 }
 
 function thresholdsFrom(args: Record<string, unknown>, env: Env, config: PreflightConfig | null): Settings['thresholds'] {
@@ -310,7 +352,7 @@ export function resolveSettings({ args, env, config }: ResolveSettingsInput): Se
     tableOptions: tableOptionsFrom(config, thresholds),
     // Resolved on first use: `check --offline` never needs a database, so an unset URL variable must not stop it.
     get databases(): Sourced<SettingsDatabase[]> {
-      databases ??= databasesFrom(args, env, config);
+      databases ??= withReplicas(databasesFrom(args, env, config), args, env, config);
       return databases;
     },
   };

@@ -107,6 +107,57 @@ export interface PreparedTransaction {
   virtualTransaction: string | null;
 }
 
+/** A session on a standby that holds or awaits a lock on a target relation. */
+export interface ReplicaSession {
+  pid: number;
+  relation: number;
+  mode: string;
+  granted: boolean;
+  user: string | null;
+  application: string | null;
+  client: string | null;
+  backendType: string | null;
+  state: string | null;
+  query: string | null;
+  xactAgeSeconds: number | null;
+  queryAgeSeconds: number | null;
+  /** true when the standby hides this session's details from the checking role. */
+  hidden: boolean;
+}
+
+/** What a standby said about itself (read-only, from its own view). */
+export interface ReplicaInfo {
+  version: string;
+  versionNum: number;
+  database: string;
+  inRecovery: boolean;
+  /** pg_control_system(): the same on a primary and every physical standby of it. */
+  systemIdentifier: string | null;
+  canReadAllStats: boolean;
+  /** -1: replay waits for conflicting queries as long as they run. */
+  maxStandbyStreamingDelayMs: number;
+  maxStandbyArchiveDelayMs: number;
+  hotStandbyFeedback: boolean;
+  /** pg_get_wal_replay_pause_state(): 'not paused', 'pause requested' or 'paused'. */
+  pauseState: string | null;
+  /** A WAL receiver is streaming (so max_standby_streaming_delay applies); null when hidden. */
+  streaming: boolean | null;
+  /** Received but not yet replayed WAL. */
+  unreplayedBytes: number | null;
+  /** Since the last replayed commit (not a lag on its own: an idle primary commits nothing). */
+  lastReplayAgeSeconds: number | null;
+}
+
+/** One --replica-url look, taken after the primary's snapshot (src/replication/replica-snapshot.ts). */
+export interface ReplicaSnapshot {
+  /** user@host:port/database: never the password. */
+  display: string;
+  /** One line for people when the standby could not be read; info is then null. */
+  error: string | null;
+  info: ReplicaInfo | null;
+  sessions: ReplicaSession[];
+}
+
 export interface Snapshot {
   server: ServerInfo;
   targets: Target[];
@@ -116,6 +167,8 @@ export interface Snapshot {
   prepared: PreparedTransaction[];
   /** Rows of the extra queries that selected checks declared, by query name. */
   extra: Record<string, Record<string, unknown>[]>;
+  /** The --replica-url standbys, when given and a selected check reads them. */
+  replicas?: ReplicaSnapshot[];
 }
 
 export type Severity = 'info' | 'warn' | 'fail' | 'error';

@@ -17,6 +17,8 @@ export interface GateDatabase {
   optional: boolean;
   /** Why it cannot be checked at all (its URL variable is unset); it is then not contacted. */
   unavailable?: string;
+  /** Its hot standbys (--replica-url), read after it. */
+  replicas?: readonly ConnectionSpec[];
 }
 
 export interface DatabaseSection {
@@ -100,7 +102,7 @@ async function checkDatabase(database: GateDatabase, request: GateRequest): Prom
     return { ...base, verdict: 'error', exitCode: 2, blocking: [], report: null, error: database.unavailable, retryable: false };
   }
   try {
-    const { report } = await runOnce({ ...request, connection: database.connection });
+    const { report } = await runOnce({ ...request, connection: database.connection, replicas: database.replicas });
     const exitCode = exitCodeFor(report.verdict, request.failOn);
     const blocking = report.checks.filter((c) => exitCodeFor(c.status, request.failOn) !== 0).map((c) => c.id);
     return { ...base, verdict: report.verdict, exitCode, blocking, report, error: null, retryable: true };
@@ -130,7 +132,7 @@ export async function runGate(request: GateRequest): Promise<GateResult> {
 
 /** Every secret of every database, to redact all output with. */
 export function secretsOf(databases: readonly GateDatabase[]): string[] {
-  return databases.flatMap((d) => d.connection.secrets);
+  return databases.flatMap((d) => [...d.connection.secrets, ...(d.replicas ?? []).flatMap((r) => r.secrets)]);
 }
 
 /**

@@ -6,6 +6,7 @@ import { connect, type ConnectionSpec } from '../core/connection.js';
 import { describeConnectionError, PreflightError } from '../core/errors.js';
 import type { MigrationAnalysis } from '../migration/index.js';
 import type { CheckOptionValues } from './check-options.js';
+import { takeReplicaSnapshot } from './replica-snapshot.js';
 import { NEWEST_TESTED_MAJOR, takeSnapshot, versionSupport, type TableRequest } from './snapshot.js';
 import type { CheckResult, Report, Snapshot, Status, Target } from '../core/types.js';
 import { worstStatus } from '../core/types.js';
@@ -24,6 +25,8 @@ export interface RunRequest {
   concurrently?: boolean;
   /** The analyzed --migration statements, for the migration-risk check. */
   migration?: MigrationAnalysis;
+  /** --replica-url standbys of this primary, read after it for the checks that use them. */
+  replicas?: readonly ConnectionSpec[];
 }
 
 export interface RunResult {
@@ -66,6 +69,10 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
       options: request.options,
       statementTimeoutMs: Math.max(100, deadline - Date.now()),
     });
+    if (request.replicas && request.replicas.length > 0 && request.checks.some((c) => c.usesReplicas)) {
+      const relationOids = [...new Set(snapshot.targets.flatMap((t) => t.relations.map((r) => r.oid)))];
+      snapshot.replicas = await Promise.all(request.replicas.map((spec) => takeReplicaSnapshot(spec, { relationOids, deadline, applicationName: APPLICATION_NAME })));
+    }
     const checks = evaluateChecks(snapshot, request);
     const notes: string[] = [];
     if (versionSupport(snapshot.server.versionNum) === 'untested') {

@@ -23,6 +23,7 @@ export function gateFlags(y: Argv): Argv {
   return thresholdFlags(
     y
       .option('url', { type: 'string', array: true, describe: 'connection URL (repeatable: several databases, checked concurrently); else DATABASE_URL, else the config file\'s databases, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass' })
+      .option('replica-url', { type: 'string', array: true, describe: 'a hot standby of the primary, read-only: who reads the table there and what replaying the migration\'s lock does to them (repeatable; needs one database)' })
       .option('table', { type: 'string', array: true, describe: 'table the migration alters: orders, billing.invoices, \'"Orders"\' (repeatable)' })
       .option('lock-mode', { type: 'string', describe: 'lock the migration takes [default: AccessExclusiveLock, what ALTER TABLE takes]' })
       .option('concurrently', { type: 'boolean', describe: 'the migration builds an index CONCURRENTLY: implies --lock-mode ShareUpdateExclusiveLock; open writers and old snapshots block it' })

@@ -55,6 +55,7 @@ function rowsOf(settings: Settings): Row[] {
       value: `${db.unavailable ?? db.connection.display}${db.optional ? ' (optional)' : ''}`,
       source: `${settings.databases.source}${db.urlSource !== settings.databases.source ? ` (URL from ${db.urlSource})` : ''}`,
     });
+    for (const replica of db.replicas) rows.push({ key: `replica of ${db.name}`, value: replica.display, source: db.replicaSource ?? '' });
   }
   return rows;
 }

@@ -70,14 +70,27 @@ function sqlLiteral(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
+/**
+ * The fix line for a holder. It must be safe to paste: nothing that loses committed data or
+ * a replica's position. So a prepared transaction gets a read-only look (ROLLBACK PREPARED
+ * discards work that its transaction manager may have committed elsewhere, so which one is
+ * its owner's call), and a replication process is never cancelled or terminated from here.
+ */
 export function remediationFor(session: Session | undefined, prepared?: PreparedTransaction): Remediation | undefined {
   if (prepared) {
+    const gid = sqlLiteral(prepared.gid);
     return {
-      sql: `ROLLBACK PREPARED ${sqlLiteral(prepared.gid)};  -- or: COMMIT PREPARED ${sqlLiteral(prepared.gid)};`,
-      note: 'a prepared transaction outlives its session: ROLLBACK PREPARED discards its changes, COMMIT PREPARED keeps them; ask its owner which (connect to its database)',
+      sql: `SELECT gid, owner, database, prepared FROM pg_prepared_xacts WHERE gid = ${gid};  -- then, as its owner decides: COMMIT PREPARED ${gid}; or ROLLBACK PREPARED ${gid};`,
+      note: 'a prepared transaction outlives its session and belongs to a two-phase commit: COMMIT PREPARED keeps its changes, ROLLBACK PREPARED discards them even if the other participants committed theirs; ask its owner which (connect to its database)',
     };
   }
   if (!session) return undefined;
+  if (session.backendType === 'walsender' || session.backendType?.startsWith('logical replication')) {
+    return {
+      sql: `SELECT pid, backend_type, application_name, state, query FROM pg_stat_activity WHERE pid = ${session.pid};`,
+      note: `a replication process (${session.backendType}): ending it does not end replication, which reconnects and takes the lock again, and a table copy for a new subscriber starts over. It holds the lock only while it copies or applies a transaction; to keep a subscriber's apply worker off the table for the migration, run ALTER SUBSCRIPTION <name> DISABLE on that subscriber and ENABLE afterwards (nothing is lost: its slot keeps the changes)`,
+    };
+  }
   if (session.backendType === 'autovacuum worker') {
     return { sql: `SELECT pg_cancel_backend(${session.pid});`, note: 'cancels this autovacuum run; it will be retried later' };
   }

@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKS } from '../checks/index.js';
+import { remediationFor } from '../checks/support.js';
 import { startCluster, type Cluster } from '../src/clusters/cluster.js';
 import { parseTables } from '../src/cli/commands/shared.js';
 import { resolveConnection } from '../src/core/connection.js';
-import type { Finding, Report } from '../src/core/types.js';
+import type { Finding, Report, Session } from '../src/core/types.js';
 import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import { analyzeSources, mergeTableRequests } from '../src/migration/index.js';
@@ -115,6 +116,29 @@ ALTER TABLE orders RENAME COLUMN total TO amount;`,
   });
 });
 
+describe('remediations that do no harm', () => {
+  const session = (backendType: string): Session => ({
+    pid: 4242, leaderPid: null, database: 'app', user: 'replicator', application: 'sub1', client: null, backendType, state: 'active', query: 'COPY public.orders TO STDOUT',
+    waitEventType: null, waitEvent: null, xactAgeSeconds: 60, queryAgeSeconds: 60, stateAgeSeconds: 60, backendXid: null, backendXmin: null, xminAge: null, hidden: false,
+  });
+
+  it('never cancels or terminates a walsender or a subscriber\'s apply worker', () => {
+    for (const type of ['walsender', 'logical replication worker', 'logical replication apply worker', 'logical replication tablesync worker']) {
+      const fix = remediationFor(session(type));
+      expect(fix?.sql).toMatch(/^SELECT [^;]* FROM pg_stat_activity WHERE pid = 4242;$/);
+      expect(fix?.note).toMatch(/ALTER SUBSCRIPTION <name> DISABLE/);
+    }
+    expect(remediationFor(session('client backend'))?.sql).toBe('SELECT pg_cancel_backend(4242);');
+  });
+
+  it('gives a prepared transaction a read-only look, its COMMIT/ROLLBACK only as a comment', () => {
+    const fix = remediationFor(undefined, { gid: "it's", owner: 'app', database: 'app', transactionId: '900', ageSeconds: 10, virtualTransaction: null });
+    const [runs, comment] = (fix?.sql ?? '').split('--');
+    expect(runs).toBe("SELECT gid, owner, database, prepared FROM pg_prepared_xacts WHERE gid = 'it''s';  ");
+    expect(comment).toContain("ROLLBACK PREPARED 'it''s'");
+  });
+});
+
 describe('logical-replication on the publisher', () => {
   it('names the subscribers of the published target only', async () => {
     const orders = await gate(publisher, { only: [ID], tables: ['orders'] });
@@ -177,6 +201,22 @@ describe('logical-replication on the publisher', () => {
       }
     } finally {
       await publisher.sql('DROP PUBLICATION pub_events, pub_everything');
+    }
+  });
+
+  it('reads the catalogs without queueing behind a waiting ALTER TABLE on the published table', async () => {
+    const holder = await publisher.connect({ applicationName: 'logical-holder' });
+    const waiter = await publisher.connect({ applicationName: 'logical-waiter' });
+    try {
+      await holder.query('BEGIN; SELECT * FROM orders LIMIT 1');
+      void waiter.query('BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE').catch(() => undefined);
+      await waitFor(publisher, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'logical-waiter' AND wait_event_type = 'Lock'");
+      const report = await gate(publisher, { only: [ID], tables: ['orders'] });
+      expect(checkOf(report, ID).status).toBe('warn');
+      expect(findingsOf(report, ID, 'subscriber')).toHaveLength(1);
+    } finally {
+      await publisher.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ('logical-waiter', 'logical-holder')");
+      await Promise.all([holder.end().catch(() => undefined), waiter.end().catch(() => undefined)]);
     }
   });
 

@@ -65,7 +65,8 @@ beforeAll(async () => {
   [publisher, ordersSubscriber, otherSubscriber] = await Promise.all([
     startCluster({ settings: logical }),
     startCluster({ settings: { wal_retrieve_retry_interval: '30s' } }),
-    startCluster(),
+    // Retried every second: the recovery test waits for its worker to come back.
+    startCluster({ settings: { wal_retrieve_retry_interval: '1s' } }),
   ]);
   await publisher.sql(`
     CREATE TABLE orders (id int PRIMARY KEY, total int, note_old text);
@@ -174,6 +175,12 @@ describe('logical-replication on the publisher', () => {
   });
 
   it('fails a migration that leaves a table published for updates without a replica identity', async () => {
+    // What the finding says happens, happens: the publisher rejects the UPDATE.
+    await publisher.sql('CREATE TABLE ident (id int PRIMARY KEY, v int); INSERT INTO ident VALUES (1, 1); CREATE PUBLICATION pub_ident FOR TABLE ident');
+    await publisher.sql('ALTER TABLE ident DROP CONSTRAINT ident_pkey');
+    await expect(publisher.sql('UPDATE ident SET v = 2')).rejects.toThrow(/does not have a replica identity and publishes updates/);
+    await publisher.sql('DROP PUBLICATION pub_ident; DROP TABLE ident');
+
     const report = await gateWith(publisher, [], 'ALTER TABLE orders DROP CONSTRAINT orders_pkey;');
     expect(checkOf(report, ID).status).toBe('fail');
     expect(findingsOf(report, ID, 'replica-identity-lost')).toEqual([expect.objectContaining({ severity: 'fail', line: 1 })]);
@@ -243,6 +250,26 @@ describe('logical-replication on the subscriber', () => {
 });
 
 describe('a subscriber that stopped applying', () => {
+  it('DROP COLUMN on the subscriber first stops apply too; adding the column back there resumes it, nothing lost', async () => {
+    await publisher.sql('ALTER TABLE other ADD COLUMN flag int');
+    await otherSubscriber.sql('ALTER TABLE other ADD COLUMN flag int');
+    await publisher.sql('INSERT INTO other VALUES (1, 1)');
+    await waitFor(otherSubscriber, 'SELECT 1 FROM other WHERE id = 1');
+    // The wrong order for a dropped column: the subscriber first.
+    await otherSubscriber.sql('ALTER TABLE other DROP COLUMN flag');
+    await publisher.sql('INSERT INTO other VALUES (2, 2)');
+    const failed = otherSubscriber.major >= 15
+      ? "SELECT 1 FROM pg_stat_subscription_stats WHERE subname = 'sub_other' AND apply_error_count > 0"
+      : "SELECT 1 FROM pg_stat_subscription WHERE subname = 'sub_other' AND pid IS NULL";
+    await waitFor(otherSubscriber, failed);
+    expect((await otherSubscriber.sql('SELECT count(*)::int AS n FROM other')).rows[0]?.n).toBe(1);
+    // The fix the finding gives: on the subscriber, accept what the publisher sends.
+    await otherSubscriber.sql('ALTER TABLE other ADD COLUMN flag int');
+    await waitFor(otherSubscriber, 'SELECT 1 FROM other WHERE id = 2 AND flag = 2');
+    await waitFor(publisher, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sub_other' AND active");
+    expect(checkOf(await gate(otherSubscriber, { only: [ID], tables: ['other'] }), ID).status).toBe('warn');
+  });
+
   it('ADD COLUMN on the publisher first breaks apply at the next insert; the next gate fails naming it, with no drop-slot fix', async () => {
     await publisher.sql('ALTER TABLE orders ADD COLUMN note text');
     await publisher.sql("INSERT INTO orders VALUES (100, 1, 'x', 'the new column')");

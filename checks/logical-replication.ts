@@ -323,7 +323,8 @@ export default defineCheck<Option>({
           const base: Severity = migration ? 'info' : 'warn';
           const severity: Severity = lagSeverity === 'fail' ? 'fail' : lagSeverity === 'warn' || base === 'warn' ? 'warn' : 'info';
           const applySeconds = num(slot.apply_lag_seconds);
-          const lag = `it has confirmed all but ${bytes(unconfirmed)} of WAL${applySeconds === null ? '' : `, apply lag ${formatDuration(applySeconds * 1000)}`}`;
+          const confirmed = unconfirmed === 0 ? 'it has confirmed every change' : `${bytes(unconfirmed)} of WAL not yet confirmed by it`;
+          const lag = `${confirmed}${applySeconds === null ? '' : `, apply lag ${formatDuration(applySeconds * 1000)}`}`;
           findings.push({
             kind: 'subscriber', severity, target: name, pid: num(slot.active_pid), application: slot.application, client: slot.client, state: slot.state,
             message: `${name} is replicated to subscriber ${who}${slot.client ? ` at ${slot.client}` : ''} (slot ${slot.slot_name}, publication ${via.join(', ')}); ${lag}.${

@@ -127,6 +127,8 @@ export interface CheckOptions {
   migration?: string | readonly string[];
   /** With `migration`: static analysis only, no server contacted. */
   offline?: boolean;
+  /** Hot standbys of the one database checked, read-only (`--replica-url`): see docs/replication.md. */
+  replicaUrl?: string | readonly string[];
   /** The lock the migration takes on `tables` (default AccessExclusiveLock). */
   lockMode?: string;
   /** The migration builds an index CONCURRENTLY. */
@@ -175,6 +177,7 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   tables: 'table',
   migration: 'migration',
   offline: 'offline',
+  replicaUrl: 'replica-url',
   lockMode: 'lock-mode',
   concurrently: 'concurrently',
   only: 'only',

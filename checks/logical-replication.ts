@@ -10,7 +10,7 @@
 //
 // Every read is a catalog read: pg_publication_tables and pg_get_publication_tables()
 // are NOT used, because from PostgreSQL 16 on they open each published table and queue
-// behind the very ALTER TABLE the gate looks for (observed on 17 and 18).
+// behind the very ALTER TABLE the gate looks for (observed on 16, 17 and 18).
 import { formatBytes, formatDuration } from '../src/core/units.js';
 import type { Finding, Severity, Target } from '../src/core/types.js';
 import type { MigrationStatement } from '../src/migration/index.js';

@@ -32,4 +32,8 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     describe: 'gate, then run the migration command (after --) with lock_timeout/statement_timeout, cancel it when it queues, retry lock failures',
     load: () => import('./run.js'),
   },
+  trace: {
+    describe: 'run the migration on a throwaway PostgreSQL (after its history) and report what each statement really locked, rewrote and scanned',
+    load: () => import('./trace.js'),
+  },
 };

@@ -1,0 +1,156 @@
+// `pgpreflight trace`: runs the pending migration on a throwaway server (after its history)
+// or on a marked shadow database, and reports what each statement really locked, rewrote and
+// scanned. See docs/trace.md.
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { ConnectionSpec } from '../core/connection.js';
+import { PreflightError } from '../core/errors.js';
+import { analyzeSources, readMigrationSources, type MigrationAnalysis, type MigrationSource } from '../migration/index.js';
+import { applyHistory, Tracer, type TraceOptions } from './engine.js';
+import { traceSteps } from './statements.js';
+import { shadowTarget, throwawayTarget, type TraceTarget } from './target.js';
+import type { TracedStatement, TraceResult } from './types.js';
+
+export type { TraceResult, TracedStatement, TracedLock, TracedScan, TracedRelation } from './types.js';
+export { SHADOW_COMMENT, SHADOW_SETTING, type TraceTarget } from './target.js';
+
+export type TraceWhere = { kind: 'throwaway'; major?: number } | { kind: 'shadow'; spec: ConnectionSpec; timeoutMs: number };
+
+export interface TraceRequest {
+  pending: MigrationSource[];
+  /** The static analysis of `pending` (what `check --migration` computed). */
+  analysis: MigrationAnalysis;
+  history: MigrationSource[];
+  where: TraceWhere;
+  options: Omit<TraceOptions, 'mode'>;
+}
+
+const DOWN_MIGRATION = /(^|[._-])down\.sql$/i;
+
+async function sqlFilesOf(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n.endsWith('.sql')).sort().map((n) => join(dir, n));
+}
+
+/**
+ * The history files, in order. Given (--history): each directory's .sql files (only those
+ * that sort before the first pending file it holds), and each file; never a pending file.
+ * Not given: the .sql files beside the first pending file that sort before it, except down
+ * migrations. Empty when `history` is false (--no-history).
+ */
+export async function historyPaths(pendingPaths: readonly string[], history: readonly string[] | false | undefined): Promise<string[]> {
+  if (history === false) return [];
+  const pending = new Set(pendingPaths.filter((p) => p !== '-').map((p) => resolve(p)));
+  const out: string[] = [];
+  const add = (path: string): void => {
+    if (!pending.has(resolve(path)) && !out.some((p) => resolve(p) === resolve(path))) out.push(path);
+  };
+  const beforePending = (files: string[]): string[] => {
+    const first = files.findIndex((f) => pending.has(resolve(f)));
+    return first === -1 ? files : files.slice(0, first);
+  };
+  if (history === undefined) {
+    const first = pendingPaths[0];
+    if (first === undefined || first === '-' || (await stat(first).catch(() => null))?.isFile() !== true) return [];
+    for (const file of beforePending(await sqlFilesOf(dirname(first)))) if (!DOWN_MIGRATION.test(basename(file))) add(file);
+    return out;
+  }
+  for (const path of history) {
+    const info = await stat(path).catch(() => null);
+    if (!info) throw new PreflightError(`--history ${path}: no such file or directory; pass the migration files (or their directory) that come before the pending ones`);
+    if (info.isDirectory()) beforePending(await sqlFilesOf(path)).forEach(add);
+    else add(path);
+  }
+  return out;
+}
+
+function summarize(statements: readonly TracedStatement[]): TraceResult['summary'] {
+  const real = statements.filter((s) => s.outcome !== 'transaction-control');
+  return {
+    statements: real.length,
+    traced: real.filter((s) => s.outcome === 'traced').length,
+    errors: real.filter((s) => s.outcome === 'error').length,
+    notRun: real.filter((s) => s.outcome === 'not-run').length,
+    rewrites: real.filter((s) => s.rewritten.length > 0).length,
+    scans: real.filter((s) => (s.scans ?? []).length > 0).length,
+  };
+}
+
+/** Runs the trace; the throwaway server is always stopped, the shadow's transaction always rolled back. */
+export async function traceMigration(request: TraceRequest): Promise<TraceResult> {
+  const started = performance.now();
+  if (request.where.kind === 'shadow' && request.history.length > 0) {
+    throw new PreflightError('--history applies to the throwaway server only: a shadow database must already be at the state before the pending migration');
+  }
+  const target: TraceTarget = request.where.kind === 'throwaway' ? await throwawayTarget(request.where.major) : await shadowTarget(request.where.spec, request.where.timeoutMs);
+  // Ctrl-C or a kill: stop the throwaway server before leaving (a shadow's transaction ends with the connection).
+  const onSignal = (): void => {
+    void target.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await traceOn(target, request);
+    return { ...result, durationMs: Math.round(performance.now() - started) };
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await target.close();
+  }
+}
+
+/**
+ * Traces on a target that is already there: a throwaway target (commit mode) is changed for
+ * good, a shadow (rollback mode) is left as it was. The target stays open.
+ */
+export async function traceOn(target: TraceTarget, request: Omit<TraceRequest, 'where'>): Promise<TraceResult> {
+  const started = performance.now();
+  const historyAnalysis = request.history.length > 0 ? await analyzeSources(request.history) : null;
+  const historySteps = historyAnalysis ? await traceSteps(request.history, historyAnalysis.statements) : [];
+  const pendingSteps = await traceSteps(request.pending, request.analysis.statements);
+  const notes: string[] = [];
+  if (historySteps.length > 0) {
+    const historySession = await target.connect('pgpreflight-trace-history');
+    try {
+      notes.push(...(await applyHistory(historySession, historySteps)));
+    } finally {
+      await historySession.end().catch(() => undefined);
+    }
+  }
+  const client = await target.connect('pgpreflight-trace');
+  try {
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_catalog.pg_backend_pid() AS pid');
+    const tracer = new Tracer(client, rows[0]?.pid as number, () => target.connect('pgpreflight-trace-observer'), {
+      ...request.options,
+      mode: target.kind === 'throwaway' ? 'commit' : 'rollback',
+    });
+    const run = await tracer.run(pendingSteps);
+    notes.push(...run.notes);
+    return {
+      version: 1,
+      target: { kind: target.kind, display: target.display, serverVersion: target.serverVersion, major: target.major },
+      history: { files: request.history.map((h) => h.file), statements: historySteps.length },
+      files: request.pending.map((p) => p.file),
+      statements: run.statements,
+      summary: summarize(run.statements),
+      notes,
+      durationMs: Math.round(performance.now() - started),
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Reads the --migration and --history arguments and traces them. */
+export async function traceFiles(
+  pendingPaths: readonly string[],
+  history: readonly string[] | false | undefined,
+  where: TraceWhere,
+  options: Omit<TraceOptions, 'mode'>,
+  stdin?: NodeJS.ReadableStream,
+): Promise<TraceResult> {
+  const pending = await readMigrationSources(pendingPaths, stdin);
+  const analysis = await analyzeSources(pending);
+  const historyFiles = where.kind === 'shadow' && history === undefined ? [] : await historyPaths(pendingPaths, history);
+  const historySources = historyFiles.length > 0 ? await readMigrationSources(historyFiles) : [];
+  return traceMigration({ pending, analysis, history: historySources, where, options });
+}

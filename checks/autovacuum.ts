@@ -116,7 +116,7 @@ export default defineCheck<Option>({
   why: 'An ordinary autovacuum on the table is cancelled by the migration, but one running to prevent transaction-ID wraparound is not, nor is a manual VACUUM: the migration waits for it, with traffic queued behind. A table near autovacuum_freeze_max_age can start such a vacuum at any moment; VACUUM FULL and CLUSTER lock the table for their whole run.',
   privileges: 'pg_monitor (or pg_read_all_stats) to see other roles\' vacuum progress and the autovacuum workers\' queries',
   options: {
-    wraparoundWarn: { kind: 'count', default: '90', flag: 'wraparound-warn', description: 'warn when the table\'s age(relfrozenxid) reaches this percentage of autovacuum_freeze_max_age (an anti-wraparound vacuum may start at any moment)' },
+    wraparoundWarn: { kind: 'count', percent: true, default: '90', flag: 'wraparound-warn', description: 'warn when the table\'s age(relfrozenxid) reaches this percentage of autovacuum_freeze_max_age (an anti-wraparound vacuum may start at any moment)' },
   },
   queries: [
     VACUUM_PROGRESS_QUERY,

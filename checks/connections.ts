@@ -31,8 +31,8 @@ export default defineCheck<Option>({
   why: 'While the migration waits for its lock, queued queries hold their connections and applications open more: a server near max_connections runs out, and new connections, deploys and health checks fail.',
   privileges: 'none (pg_stat_activity rows and settings are visible to every role)',
   options: {
-    warn: { kind: 'count', default: '80', flag: 'connections-warn', description: 'warn when this percentage of the usable connection slots (max_connections minus reserved) is in use' },
-    fail: { kind: 'count', default: '95', flag: 'connections-fail', description: 'fail when this percentage of the usable connection slots is in use' },
+    warn: { kind: 'count', percent: true, atMost: 'fail', default: '80', flag: 'connections-warn', description: 'warn when this percentage of the usable connection slots (max_connections minus reserved) is in use' },
+    fail: { kind: 'count', percent: true, default: '95', flag: 'connections-fail', description: 'fail when this percentage of the usable connection slots is in use' },
   },
   queries: [{ name: 'connections', sql: CONNECTIONS_SQL }],
   evaluate(snapshot, { options }) {

@@ -10,7 +10,7 @@ export default defineCheck<Option>({
   why: 'A session that ran BEGIN and then went quiet keeps its locks until it commits; a forgotten psql session on the table blocks the migration for as long as it stays open.',
   privileges: 'pg_monitor (or pg_read_all_stats) to see other roles\' session states',
   options: {
-    warn: { kind: 'duration', default: '1s', flag: 'idle-warn', description: 'warn when a session idle in transaction holds a conflicting lock on the table and its transaction is this old' },
+    warn: { kind: 'duration', atMost: 'fail', default: '1s', flag: 'idle-warn', description: 'warn when a session idle in transaction holds a conflicting lock on the table and its transaction is this old' },
     fail: { kind: 'duration', default: '5s', flag: 'idle-fail', description: 'fail when a session idle in transaction holds a conflicting lock on the table and its transaction is this old' },
     elsewhere: { kind: 'duration', default: '30s', flag: 'idle-elsewhere', description: 'warn on other sessions idle in transaction this long' },
   },

@@ -92,7 +92,7 @@ export default defineCheck<Option>({
   why: 'Every lock on the table, its partitions, indexes and TOAST table counts, whoever holds it. A conflicting lock makes the migration wait; a waiting lock means a queue has already formed, and the migration would join it.',
   privileges: 'none to see the locks (pg_locks is visible to every role); pg_monitor to see who holds them and for how long',
   options: {
-    warn: { kind: 'duration', default: '1s', flag: 'lock-warn', description: 'warn when a conflicting lock on the table is held by a transaction this old' },
+    warn: { kind: 'duration', atMost: 'fail', default: '1s', flag: 'lock-warn', description: 'warn when a conflicting lock on the table is held by a transaction this old' },
     fail: { kind: 'duration', default: '5s', flag: 'lock-fail', description: 'fail when a conflicting lock on the table is held by a transaction this old' },
   },
   evaluate(snapshot, { optionsFor, concurrently }) {

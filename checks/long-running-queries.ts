@@ -10,7 +10,7 @@ export default defineCheck<Option>({
   why: 'A statement that holds or awaits a conflicting lock on the table makes the migration wait, and every query that arrives after the migration queues behind it.',
   privileges: 'pg_monitor (or pg_read_all_stats) to see the state and start time of other roles\' statements',
   options: {
-    warn: { kind: 'duration', default: '1s', flag: 'long-query-warn', description: 'warn when a statement holding or awaiting a conflicting lock on the table has run this long' },
+    warn: { kind: 'duration', atMost: 'fail', default: '1s', flag: 'long-query-warn', description: 'warn when a statement holding or awaiting a conflicting lock on the table has run this long' },
     fail: { kind: 'duration', default: '5s', flag: 'long-query-fail', description: 'fail when a statement holding or awaiting a conflicting lock on the table has run this long' },
     elsewhere: { kind: 'duration', default: '30s', flag: 'long-query-elsewhere', description: 'warn (never fail) on statements elsewhere in the server running this long' },
   },

@@ -76,9 +76,9 @@ export default defineCheck<Option>({
   why: 'A migration writes WAL that every replica must replay; a replica already behind falls further behind, and reads served from it go stale. Inactive replication slots keep WAL on the primary\'s disk.',
   privileges: 'pg_monitor to see replica state and WAL positions',
   options: {
-    bytesWarn: { kind: 'size', default: '10MB', flag: 'lag-bytes-warn', description: 'warn at this much replay lag' },
+    bytesWarn: { kind: 'size', atMost: 'bytesFail', default: '10MB', flag: 'lag-bytes-warn', description: 'warn at this much replay lag' },
     bytesFail: { kind: 'size', default: '100MB', flag: 'lag-bytes-fail', description: 'fail at this much replay lag' },
-    timeWarn: { kind: 'duration', default: '10s', flag: 'lag-time-warn', description: 'warn at this replay lag in time' },
+    timeWarn: { kind: 'duration', atMost: 'timeFail', default: '10s', flag: 'lag-time-warn', description: 'warn at this replay lag in time' },
     timeFail: { kind: 'duration', default: '60s', flag: 'lag-time-fail', description: 'fail at this replay lag in time' },
   },
   queries,

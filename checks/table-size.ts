@@ -10,8 +10,8 @@ export default defineCheck<Option>({
   why: 'A migration that rewrites or scans the table holds its lock for as long as that takes; on a large table that is minutes of blocked traffic.',
   privileges: 'none (pg_class is readable by every role)',
   options: {
-    rowsWarn: { kind: 'count', default: '1000000', flag: 'rows-warn', description: 'warn at this many estimated rows' },
-    sizeWarn: { kind: 'size', default: '1GiB', flag: 'size-warn', description: 'warn at this total size (heap + indexes + TOAST)' },
+    rowsWarn: { kind: 'count', atMost: 'maxRows', default: '1000000', flag: 'rows-warn', description: 'warn at this many estimated rows' },
+    sizeWarn: { kind: 'size', atMost: 'maxSize', default: '1GiB', flag: 'size-warn', description: 'warn at this total size (heap + indexes + TOAST)' },
     maxRows: { kind: 'count', default: null, flag: 'max-rows', description: 'fail at this many estimated rows (off unless set)' },
     maxSize: { kind: 'size', default: null, flag: 'max-size', description: 'fail at this total size (off unless set)' },
   },

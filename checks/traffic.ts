@@ -61,8 +61,8 @@ export default defineCheck<Option>({
   why: 'While the migration waits for its lock, every query on the table that conflicts with it queues: this estimates how many, from the table\'s activity counters and the planned lock_timeout, so the risk has a number.',
   privileges: 'none (pg_stat_user_tables is readable by every role)',
   options: {
-    sample: { kind: 'duration', default: null, flag: 'sample', description: 'read the table\'s activity counters twice this far apart (e.g. 2s) for the current rate; off: use the long-run rate since statistics were reset or the server started' },
-    lockTimeout: { kind: 'duration', default: '4s', flag: 'lock-timeout', description: 'the lock_timeout the migration will use: how long queries may queue behind it' },
+    sample: { kind: 'duration', positive: true, default: null, flag: 'sample', description: 'read the table\'s activity counters twice this far apart (e.g. 2s) for the current rate; off: use the long-run rate since statistics were reset or the server started' },
+    lockTimeout: { kind: 'duration', positive: true, default: '4s', flag: 'lock-timeout', description: 'the lock_timeout the migration will use: how long queries may queue behind it' },
     queuedWarn: { kind: 'count', default: '500', flag: 'queued-warn', description: 'warn when this many queries are estimated to queue during one lock wait' },
   },
   queries: [

@@ -14,6 +14,12 @@ export interface OptionSpec {
   /** The CLI flag, without dashes. */
   flag: string;
   description: string;
+  /** Another option of this check that measures the same thing and must not be set lower (a warn threshold names its fail threshold). */
+  atMost?: string;
+  /** A percentage: from 0 to 100. */
+  percent?: boolean;
+  /** Zero means nothing useful (a lock wait of 0, a sample 0 s long): the value must be above it. */
+  positive?: boolean;
 }
 
 /** Parsed option values: milliseconds, bytes or a count; null when off. */

@@ -4,11 +4,12 @@
 // Lazily imported parts (each command, reporters, the spinner, the config schema) stay
 // separate chunks. libpg-query stays outside: it loads its WASM relative to its package.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 rmSync(join(root, 'dist', 'bundle'), { recursive: true, force: true });
 await build({
   entryPoints: { cli: join(root, 'dist', 'src', 'cli', 'cli.js'), index: join(root, 'dist', 'src', 'index.js') },
@@ -24,5 +25,7 @@ await build({
   external: ['pg-native', 'libpg-query', 'pgpass', 'yaml', 'zod', 'ora'],
   // Bundled CommonJS (pg, yargs' deps) calls require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __pgpreflightCreateRequire } from 'node:module'; const require = __pgpreflightCreateRequire(import.meta.url);" },
+  // `pgpreflight --version` prints this, from any directory and from an installed package.
+  define: { PGPREFLIGHT_VERSION: JSON.stringify(version) },
   logLevel: 'warning',
 });

@@ -7,7 +7,7 @@ import { optionValuesOf, resolveSettings, type Settings } from '../config/settin
 import { PreflightError, redact } from '../core/errors.js';
 import type { Report, Status } from '../core/types.js';
 import { runGate, secretsOf, type GateReport, type GateResult } from '../gate/gate.js';
-import { exitCodeFor, type FailOn } from '../gate/runner.js';
+import { verdictExitCode, type FailOn } from '../gate/runner.js';
 import { waitForClearWindow } from '../gate/wait.js';
 import type { ReporterName } from '../reporters/index.js';
 import { parseTables } from '../core/identifiers.js';
@@ -58,7 +58,7 @@ export async function runCheck(run: CheckRun): Promise<CheckRunResult> {
       if (!migration) throw new PreflightError('--offline needs --migration <file.sql>: it analyzes the migration without a server');
       const { offlineReport } = await import('../gate/offline.js');
       const report = offlineReport(migration);
-      return { kind: 'offline', report, exitCode: exitCodeFor(report.verdict, settings.failOn.value), settings, secrets };
+      return { kind: 'offline', report, exitCode: verdictExitCode(report.verdict, settings.failOn.value), settings, secrets };
     }
     const databases = settings.databases.value;
     secrets = secretsOf(databases);

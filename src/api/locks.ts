@@ -16,13 +16,13 @@ export interface TreeLook {
   ownPid: number;
 }
 
-/** One look on an open connection; `display` names the server in errors. */
-export async function readBlockingTree(client: pg.Client, tables: readonly TableRequest[], timeoutMs: number, display: string): Promise<TreeLook> {
+/** One look on an open connection; `display` (user@host:port/database) names the server in the tree and in errors. */
+export async function readBlockingTree(client: pg.Client, tables: readonly TableRequest[], timeoutMs: number, display: string, user?: string): Promise<TreeLook> {
   try {
     const snapshot = await takeSnapshot(client, { tables, checks: [], options: {}, statementTimeoutMs: timeoutMs, queries: BLOCKING_TREE_QUERIES });
-    return { tree: buildBlockingTree(snapshot), ownPid: snapshot.server.backendPid };
+    return { tree: { ...buildBlockingTree(snapshot), server: display }, ownPid: snapshot.server.backendPid };
   } catch (error) {
-    throw describeConnectionError(error, display);
+    throw describeConnectionError(error, display, user);
   }
 }
 
@@ -46,7 +46,7 @@ export async function blockingTree(options: BlockingTreeOptions = {}): Promise<B
   try {
     const client = await connect(spec, { applicationName: APPLICATION_NAME, timeoutMs, env: options.env ?? process.env });
     try {
-      return (await readBlockingTree(client, tables, timeoutMs, spec.display)).tree;
+      return (await readBlockingTree(client, tables, timeoutMs, spec.display, spec.user)).tree;
     } finally {
       await client.end().catch(() => undefined);
     }

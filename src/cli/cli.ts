@@ -4,6 +4,8 @@ import yargs, { type Argv } from 'yargs';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './commands/types.js';
 import { PreflightError, redact } from '../core/errors.js';
+import { ownVersion } from '../core/version.js';
+import { CONNECTION_EPILOGUE } from './help-text.js';
 
 export type { Io } from './commands/types.js';
 
@@ -11,11 +13,23 @@ const defaultIo: Io = { stdout: process.stdout, stderr: process.stderr, stdin: p
 
 /** Secrets visible before parsing, so even a usage error cannot echo them. */
 function secretsIn(argv: readonly string[], env: Io['env']): string[] {
-  const secrets = [env.PGPASSWORD, env.DATABASE_URL].filter((s): s is string => Boolean(s));
+  const secrets = [env.PGPASSWORD].filter((s): s is string => Boolean(s));
+  const connectionStrings = [env.DATABASE_URL];
+  const uri = (text: string): boolean => /^\s*postgres(ql)?:\/\//i.test(text);
   argv.forEach((arg, i) => {
-    const value = arg.startsWith('--url=') ? arg.slice(6) : arg === '--url' ? argv[i + 1] : /^postgres(ql)?:\/\//i.test(arg) ? arg : undefined;
-    if (!value) return;
+    const attached = /^(--url|--dbname|-d)=(.*)$/.exec(arg);
+    const flag = attached?.[1] ?? (['--url', '--dbname', '-d'].includes(arg) ? arg : undefined);
+    const value = attached ? attached[2] : flag ? argv[i + 1] : arg;
+    if (value === undefined) return;
+    // --url's value always; -d's only when it is a connection string (a bare -d app is a name).
+    if (flag === '--url' || (flag !== undefined && (uri(value) || value.includes('='))) || (flag === undefined && (uri(value) || /password\s*=/i.test(value)))) connectionStrings.push(value);
+  });
+  for (const value of connectionStrings) {
+    if (!value || value.trim() === '') continue;
     secrets.push(value);
+    // A keyword/value string's password: password=secret or password='se cret'.
+    const keyword = /(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/.exec(value)?.[1];
+    if (keyword) secrets.push(keyword, keyword.replace(/^'|'$/g, '').replace(/\\(.)/g, '$1'));
     const password = /^[a-z]+:\/\/[^:@/]*:([^@]*)@/i.exec(value)?.[1];
     if (password) {
       secrets.push(password);
@@ -25,8 +39,8 @@ function secretsIn(argv: readonly string[], env: Io['env']): string[] {
         // not percent-encoded
       }
     }
-  });
-  return secrets;
+  }
+  return secrets.filter((s) => s.length > 0);
 }
 
 /** yargs' getOptions() is public at runtime but missing from @types/yargs. */
@@ -38,7 +52,6 @@ function hideOptions(y: Argv): Argv {
   return out;
 }
 
-/** Runs the CLI and returns the exit code; never throws. */
 /** yargs reads a lone `-` as a positional, so `--migration -` (stdin) is joined into `--migration=-`. */
 function joinStdinValues(argv: readonly string[]): string[] {
   const out: string[] = [];
@@ -49,11 +62,75 @@ function joinStdinValues(argv: readonly string[]): string[] {
   return out;
 }
 
+/** psql's attached short options: `-hdb.internal` → `-h db.internal` (also -p, -U, -d). */
+function splitAttachedShortOptions(argv: readonly string[]): string[] {
+  return argv.flatMap((arg) => {
+    const match = /^-([hpUd])([^=].*)$/.exec(arg);
+    return match ? [`-${match[1] as string}`, match[2] as string] : [arg];
+  });
+}
+
+/** What the command line asks for before any command runs: help, the version, or a command. */
+type Request = { kind: 'help'; argv: string[] } | { kind: 'version' } | { kind: 'run'; argv: string[] };
+
+const HELP = new Set(['--help', '-?']);
+
+/**
+ * Help and version never ride along with a gate invocation: `check --table orders --help`
+ * would print help and exit 0 without having looked, so any other argument makes it an
+ * error. Help is `--help`, psql's `-?`, or `help [command]`; `--version` stands alone.
+ * Only arguments before `--` count (after it, they belong to `run`'s command).
+ */
+function classify(argv: readonly string[]): Request {
+  const end = argv.indexOf('--');
+  const before = end < 0 ? [...argv] : argv.slice(0, end);
+  const isHelp = (arg: string): boolean => HELP.has(arg) || arg.startsWith('--help=');
+  const isVersion = (arg: string): boolean => arg === '--version' || arg.startsWith('--version=');
+  const wantsHelp = before.some(isHelp) || before[0] === 'help';
+  const wantsVersion = before.some(isVersion);
+  if (!wantsHelp && !wantsVersion) return { kind: 'run', argv: [...argv] };
+  const rest = before.filter((arg, i) => !isHelp(arg) && !isVersion(arg) && arg !== '--debug' && !(i === 0 && arg === 'help'));
+  const commandOnly = rest.length === 0 || (rest.length === 1 && Object.hasOwn(COMMANDS, rest[0] as string));
+  if (wantsVersion && (wantsHelp || rest.length > 0 || end >= 0)) {
+    throw new PreflightError('--version cannot be combined with other arguments: a gate invocation never exits 0 without evaluating. Run "pgpreflight --version" on its own');
+  }
+  if (wantsVersion) return { kind: 'version' };
+  if (!commandOnly || end >= 0) {
+    const command = rest.find((arg) => Object.hasOwn(COMMANDS, arg));
+    throw new PreflightError(
+      `--help cannot be combined with other arguments: a gate invocation never exits 0 without evaluating. Run "pgpreflight ${command === undefined ? '' : `${command} `}--help" on its own`,
+    );
+  }
+  return { kind: 'help', argv: [...rest, '--help'] };
+}
+
+/** The positional arguments a command got beyond its own name (yargs leaves them in `_`). */
+function strayPositionals(args: Record<string, unknown>): string[] {
+  return (Array.isArray(args._) ? args._ : []).slice(1).map(String);
+}
+
+/**
+ * A list option given without a value (`--url $UNSET --table orders`): yargs drops that
+ * occurrence without a trace, so `--url "$A" --url $B` with B empty would check A alone.
+ */
+function emptyListOption(argv: readonly string[], parsed: Record<string, unknown>): string | undefined {
+  const end = argv.indexOf('--');
+  const before = end < 0 ? argv : argv.slice(0, end);
+  const lists = new Set(Object.keys(parsed).filter((key) => key !== '_' && key !== '--' && Array.isArray(parsed[key])));
+  return before.find((arg, i) => {
+    if (!arg.startsWith('--') || !lists.has(arg.slice(2))) return false;
+    const next = before[i + 1];
+    return next === undefined || (next.startsWith('-') && next !== '-');
+  });
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   let exitCode = 0;
   let debug = argv.includes('--debug');
   const secrets = secretsIn(argv, io.env);
   let failed = false;
+  let ran = false;
   const fail = (error: unknown): void => {
     if (failed) return;
     failed = true;
@@ -62,23 +139,47 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     if (debug && error instanceof Error && error.stack) io.stderr.write(`${redact(error.stack, secrets)}\n`);
     exitCode = 2;
   };
+  let request: Request;
+  try {
+    request = classify(splitAttachedShortOptions(argv));
+  } catch (error) {
+    fail(error);
+    return exitCode;
+  }
+  if (request.kind === 'version') {
+    io.stdout.write(`${ownVersion()}\n`);
+    return 0;
+  }
+  const args = joinStdinValues(request.argv);
   let parser = yargs()
     .scriptName('pgpreflight')
     .usage('$0 <command> [options]\n\nChecks a live PostgreSQL server before a schema migration: exit 0 safe, 1 blocked, 2 could not check.');
   // yargs renders (and caches) the command's whole help text on every run, shown or not;
   // measuring each line (string-width, Intl.Segmenter) costs more than the check's queries.
   // When no help is asked for, the options are hidden, so that render is nearly empty.
-  const helpRequested = argv.includes('--help') || argv.includes('-h');
+  const helpRequested = request.kind === 'help';
   // Only the command being run is loaded; the others are listed by name for --help.
-  const invoked = argv.find((arg) => !arg.startsWith('-'));
+  const end = args.indexOf('--');
+  const invoked = (end < 0 ? args : args.slice(0, end)).find((arg) => Object.hasOwn(COMMANDS, arg));
   for (const [name, entry] of Object.entries(COMMANDS)) {
     const command = name === invoked ? (await entry.load()).default : undefined;
     const builder = (y: Argv): Argv => (command ? (helpRequested ? command.builder(y) : hideOptions(command.builder(y))) : y);
-    parser = parser.command(name, entry.describe, builder, async (args: Record<string, unknown>) => {
-      debug = Boolean(args.debug);
-      if (failed || !command) return;
+    parser = parser.command(name, entry.describe, builder, async (parsed: Record<string, unknown>) => {
+      debug = Boolean(parsed.debug);
+      if (failed) return;
       try {
-        exitCode = await command.handler(args, io);
+        // Fail closed: a command whose module was not loaded never "succeeds" silently.
+        if (!command) throw new PreflightError(`the arguments before "${name}" were not understood: put the command first, e.g. pgpreflight ${name} --help`);
+        const empty = emptyListOption(args, parsed);
+        if (empty !== undefined) throw new PreflightError(`${empty} was given without a value (an unset variable?): give a value or leave ${empty} out`);
+        const stray = strayPositionals(parsed);
+        if (stray.length > 0) {
+          throw new PreflightError(
+            `unexpected argument "${stray[0] as string}" for ${name}: options take one value each, so quote a value with spaces (--lock-mode "SHARE ROW EXCLUSIVE")${name === 'run' ? ', and put the migration command after --' : ''}`,
+          );
+        }
+        ran = true;
+        exitCode = await command.handler(parsed, io);
       } catch (error) {
         fail(error);
       }
@@ -90,8 +191,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .strict()
     .recommendCommands()
     .help()
-    .alias('h', 'help')
-    .version()
+    .alias('?', 'help')
+    .version(false)
+    .epilogue(CONNECTION_EPILOGUE)
     .wrap(Math.min(120, io.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((message, error) => {
@@ -99,11 +201,16 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     });
   try {
     const output = await new Promise<string>((resolve, reject) => {
-      parser.parseAsync(joinStdinValues(argv), {}, (err, _argv, text) => (err && exitCode === 0 ? reject(err) : resolve(text))).catch(reject);
+      parser.parseAsync(args, {}, (err, _argv, text) => (err && exitCode === 0 ? reject(err) : resolve(text))).catch(reject);
     });
-    if (output) io.stdout.write(`${output}\n`);
+    // Text without an error is help, only ever asked for on its own (classify()).
+    if (output && !failed) {
+      if (!helpRequested) throw new PreflightError('nothing was evaluated: run a command, e.g. pgpreflight check --table orders');
+      io.stdout.write(`${output}\n`);
+    }
   } catch (error) {
     if (exitCode === 0) fail(error);
   }
+  if (exitCode === 0 && !helpRequested && !ran) fail(new PreflightError('nothing was evaluated: run a command, e.g. pgpreflight check --table orders'));
   return exitCode;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CHECKS } from '../../checks/index.js';
 import { shown, type PreflightConfig, type ThresholdValues } from './config-model.js';
 import { PreflightError } from '../core/errors.js';
+import { parseQualifiedName } from '../core/identifiers.js';
 import { LOCK_MODES, parseLockMode } from '../core/lock-modes.js';
 import { parseOptionValue } from '../gate/check-options.js';
 import { REPORTER_NAMES, type ReporterName } from '../reporters/index.js';
@@ -152,7 +153,14 @@ export function validateConfig(data: unknown, path: string): PreflightConfig {
     throw invalid(path, 'replicas', 'belongs to the one database a run checks; with databases, list each one\'s standbys under databases[].replicas');
   }
   const tables: Record<string, ThresholdValues> = {};
-  for (const [table, thresholds] of Object.entries(raw.tables ?? {})) tables[table] = parseThresholds(thresholds, path, `tables.${table}.`);
+  for (const [table, thresholds] of Object.entries(raw.tables ?? {})) {
+    const name = parseQualifiedName(table);
+    if (typeof name === 'string') throw invalid(path, `tables.${table}`, `is not a table name (${name})`);
+    if (Object.values(thresholds).every((values) => values === undefined || Object.keys(values).length === 0)) {
+      throw invalid(path, `tables.${table}`, 'sets no threshold: give at least one, e.g. locks: { fail: 1s }, or remove the entry');
+    }
+    tables[table] = parseThresholds(thresholds, path, `tables.${table}.`);
+  }
   return {
     path,
     format: raw.format as ReporterName | undefined,

@@ -5,13 +5,14 @@
 import { CHECKS } from '../../checks/index.js';
 import type { CheckDefinition } from '../../checks/types.js';
 import { shown, type ConfiguredDatabase, type PreflightConfig, type ThresholdValues } from './config-file.js';
-import { resolveConnection, type ConnectionSpec } from '../core/connection.js';
+import { EMPTY_DATABASE_URL, resolveConnection, type ConnectionSpec, type ExplicitConnection } from '../core/connection.js';
+import { isConninfo, isConnectionUri } from '../core/conninfo.js';
 import { PreflightError } from '../core/errors.js';
 import { LOCK_MODES, parseLockMode, type LockMode } from '../core/lock-modes.js';
-import { parseOptionValue, type CheckOptionValues } from '../gate/check-options.js';
+import { assertThresholdOrder, parseOptionValue, type CheckOptionValues, type ChosenValue } from '../gate/check-options.js';
 import { REPORTER_NAMES, type ReporterName } from '../reporters/index.js';
 import type { FailOn } from '../gate/runner.js';
-import { parseDuration } from '../core/units.js';
+import { formatBytes, formatDuration, parseDuration } from '../core/units.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -157,12 +158,50 @@ function withReplicas(databases: Sourced<SettingsDatabase[]>, args: Record<strin
   return { ...databases, value: [{ ...(databases.value[0] as SettingsDatabase), replicas, replicaSource: source }] };
 }
 
-function databasesFrom(args: Record<string, unknown>, env: Env, config: PreflightConfig | null): Sourced<SettingsDatabase[]> {
+/** The connection arguments of a command line: --url (any number) and psql's -h/-p/-U/-d. */
+export interface ConnectionArgs {
+  urls: string[];
+  explicit: ExplicitConnection;
+}
+
+export function connectionArgsOf(args: Record<string, unknown>): ConnectionArgs {
+  const one = (key: string, flag: string): string | undefined => {
+    const value = args[key];
+    if (Array.isArray(value)) throw new PreflightError(`${flag} was given more than once`);
+    return value === undefined ? undefined : String(value);
+  };
+  const host = one('host', '-h/--host');
+  const port = one('port', '-p/--port');
+  const user = one('username', '-U/--username');
+  const dbname = one('dbname', '-d/--dbname');
+  // `--url` with nothing after it (an unquoted empty variable) parses as an empty list.
+  if (Array.isArray(args.url) && args.url.length === 0) throw new PreflightError('--url was given without a value (an unset variable?): give the connection URL, or leave --url out');
   // Not split on commas: a URL may contain one.
   const urls = (Array.isArray(args.url) ? args.url : args.url === undefined ? [] : [args.url]).map(String);
+  // As psql: a -d value that is a URL or keyword/value string is the whole connection string.
+  if (dbname !== undefined && (isConninfo(dbname) || isConnectionUri(dbname))) {
+    if (urls.length > 0) throw new PreflightError('-d/--dbname holds a connection string and --url is given too: give the connection string once');
+    return { urls: [dbname], explicit: { host, port, user } };
+  }
+  return { urls, explicit: { host, port, user, database: dbname } };
+}
+
+/** The one server of a command that checks a single database (run, locks). */
+export function singleConnection(args: Record<string, unknown>, env: Env): ConnectionSpec {
+  const { urls, explicit } = connectionArgsOf(args);
+  if (urls.length > 1) throw new PreflightError('--url was given more than once: this command looks at one database');
+  return resolveConnection(urls[0], env, explicit);
+}
+
+function databasesFrom(args: Record<string, unknown>, env: Env, config: PreflightConfig | null): Sourced<SettingsDatabase[]> {
+  const { urls, explicit } = connectionArgsOf(args);
+  const explicitSource = (Object.entries({ '-h': explicit.host, '-p': explicit.port, '-U': explicit.user, '-d': explicit.database }) as [string, string | undefined][])
+    .filter(([, v]) => v !== undefined)
+    .map(([flag]) => flag)
+    .join(' ');
   if (urls.length > 0) {
     const databases = urls.map((url) => {
-      const connection = resolveConnection(url, env);
+      const connection = resolveConnection(url, env, explicit);
       return { name: nameOf(connection), connection, optional: false, urlSource: '--url', replicas: [] };
     });
     const seen = new Set<string>();
@@ -172,37 +211,44 @@ function databasesFrom(args: Record<string, unknown>, env: Env, config: Prefligh
     }
     return { value: databases, source: '--url' };
   }
-  if (fromEnv(env, 'DATABASE_URL') !== undefined) {
-    const connection = resolveConnection(undefined, env);
+  if ((env.DATABASE_URL ?? '').trim() !== '') {
+    const connection = resolveConnection(undefined, env, explicit);
     return { value: [{ name: nameOf(connection), connection, optional: false, urlSource: 'DATABASE_URL', replicas: [] }], source: 'DATABASE_URL' };
   }
   if (config && config.databases.length > 0) {
-    return { value: config.databases.map((db) => configuredDatabase(db, env, shown(config.path))), source: `${shown(config.path)}: databases` };
+    return { value: config.databases.map((db) => configuredDatabase(db, env, shown(config.path), explicit)), source: `${shown(config.path)}: databases` };
   }
-  const connection = resolveConnection(undefined, env);
-  return { value: [{ name: nameOf(connection), connection, optional: false, urlSource: 'PGHOST/PGPORT/PGUSER/PGDATABASE', replicas: [] }], source: 'default' };
+  // DATABASE_URL='' (a misspelled secret) with nothing else naming a server: never the defaults.
+  if (env.DATABASE_URL !== undefined && explicit.host === undefined) throw new PreflightError(EMPTY_DATABASE_URL);
+  const connection = resolveConnection(undefined, env, explicit);
+  return {
+    value: [{ name: nameOf(connection), connection, optional: false, urlSource: explicitSource === '' ? 'PGHOST/PGPORT/PGUSER/PGDATABASE' : explicitSource, replicas: [] }],
+    source: explicitSource === '' ? 'default' : explicitSource,
+  };
 }
 
-function configuredDatabase(db: ConfiguredDatabase, env: Env, path: string): SettingsDatabase {
+function configuredDatabase(db: ConfiguredDatabase, env: Env, path: string, explicit: ExplicitConnection): SettingsDatabase {
+  const raw = env[db.urlEnv];
   const url = fromEnv(env, db.urlEnv);
-  if (url === undefined) {
+  if (url === undefined || url.trim() === '') {
+    const why = raw === undefined ? 'is not set' : 'is set but empty';
     if (db.optional) {
       // Kept so that every output names it; the gate reports it as not checked.
       const placeholder = resolveConnection('postgresql://unset@unset.invalid:5432/unset', {});
       return {
         name: db.name,
-        connection: { ...placeholder, display: `(${db.urlEnv} is not set)`, secrets: [] },
+        connection: { ...placeholder, display: `(${db.urlEnv} ${why})`, secrets: [] },
         optional: true,
         urlSource: db.urlEnv,
-        unavailable: `${db.urlEnv} is not set: not checked`,
+        unavailable: `${db.urlEnv} ${why}: not checked`,
         replicas: [],
       };
     }
-    throw new PreflightError(`database "${db.name}" in ${path} reads its URL from ${db.urlEnv}, which is not set: export ${db.urlEnv}=postgresql://... or mark the database optional`);
+    throw new PreflightError(`database "${db.name}" in ${path} reads its URL from ${db.urlEnv}, which ${why}: export ${db.urlEnv}=postgresql://... or mark the database optional`);
   }
   let connection: ConnectionSpec;
   try {
-    connection = resolveConnection(url, env);
+    connection = resolveConnection(url, env, explicit);
   } catch (error) {
     throw new PreflightError(`${db.urlEnv} (database "${db.name}"): ${(error as Error).message.replace(/^--url /, '')}`);
   }
@@ -228,9 +274,35 @@ function thresholdsFrom(args: Record<string, unknown>, env: Env, config: Preflig
         spec.default === null ? null : parseOptionValue(spec, spec.default, `the default of ${spec.flag}`),
       );
     }
+    assertThresholdOrder(check, (key) => chosen(check, key, values[key]));
     out[check.id] = values;
   }
   return out;
+}
+
+/** A sourced threshold as assertThresholdOrder reads it: `--lock-warn (10s)`, and where it was written. */
+function chosen(check: CheckDefinition, key: string, sourced: Sourced<number | null> | undefined, origin?: string): ChosenValue {
+  const spec = check.options[key];
+  const value = sourced?.value ?? null;
+  const source = sourced?.source ?? 'default';
+  const shownValue = value === null || !spec ? 'off' : spec.kind === 'duration' ? formatDuration(value) : spec.kind === 'size' ? formatBytes(value) : String(value);
+  const layer = source === 'default' ? null : source.startsWith('--') ? 'flags' : source.startsWith('PGPREFLIGHT_') ? 'environment' : 'file thresholds';
+  return { value, source: `${source} (${shownValue})`, origin: origin ?? layer };
+}
+
+/** Per-table overrides checked against the thresholds they combine with, for an impossible order. */
+function assertTableThresholdOrder(config: PreflightConfig | null, thresholds: Settings['thresholds'], tableOptions: Record<string, CheckOptionValues>): void {
+  for (const [table, byCheck] of Object.entries(tableOptions)) {
+    for (const [checkId, values] of Object.entries(byCheck)) {
+      const check = CHECKS.find((c) => c.id === checkId);
+      if (!check) continue;
+      assertThresholdOrder(check, (key) =>
+        key in values
+          ? chosen(check, key, { value: values[key] ?? null, source: `${config ? shown(config.path) : ''}: tables.${table}.${checkId}.${key}` }, `file tables.${table}`)
+          : chosen(check, key, thresholds[checkId]?.[key]),
+      );
+    }
+  }
 }
 
 /** Per-table overrides from the file, minus whatever a flag or the environment set for every table. */
@@ -335,8 +407,11 @@ export function resolveSettings({ args, env, config }: ResolveSettingsInput): Se
     [],
   );
   const selected = CHECKS.filter((check) => (only.value.length === 0 || only.value.includes(check.id)) && !skip.value.includes(check.id));
+  if (selected.length === 0) throw new PreflightError(`${[only, skip].filter((s) => s.source !== 'default').map((s) => s.source).join(' and ')} leave no check to run: the gate would evaluate nothing. Run fewer --skip, or name checks in --only`);
   const checksSource = [only, skip].filter((s) => s.source !== 'default').map((s) => s.source).join(' + ') || 'default';
   const thresholds = thresholdsFrom(args, env, config);
+  const tableOptions = tableOptionsFrom(config, thresholds);
+  assertTableThresholdOrder(config, thresholds, tableOptions);
   let databases: Sourced<SettingsDatabase[]> | undefined;
   return {
     configPath: config?.path ?? null,
@@ -349,7 +424,7 @@ export function resolveSettings({ args, env, config }: ResolveSettingsInput): Se
     concurrency,
     checks: { value: selected, source: checksSource },
     thresholds,
-    tableOptions: tableOptionsFrom(config, thresholds),
+    tableOptions,
     // Resolved on first use: `check --offline` never needs a database, so an unset URL variable must not stop it.
     get databases(): Sourced<SettingsDatabase[]> {
       databases ??= withReplicas(databasesFrom(args, env, config), args, env, config);

@@ -1,8 +1,10 @@
-// Where to connect and how, the way libpq users expect: --url, else DATABASE_URL, else
-// libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE,
-// PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, PGPASSFILE) and ~/.pgpass.
+// Where to connect and how, the way libpq users expect, setting by setting: psql's explicit
+// options (-h, -p, -U, -d), else the connection string (--url, else DATABASE_URL; a URL or a
+// keyword/value string), else libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD,
+// PGDATABASE, PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, PGPASSFILE) and ~/.pgpass,
+// else libpq's defaults. An explicitly empty value is an error, never the defaults.
 // sslmode semantics: https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { homedir, userInfo } from 'node:os';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
+import { isConninfo, isConnectionUri, parseConninfo } from './conninfo.js';
 import { describeConnectionError, PreflightError } from './errors.js';
 
 const require = createRequire(import.meta.url);
@@ -31,6 +34,10 @@ export interface ConnectionSpec {
   display: string;
   /** Strings that must never reach any output. */
   secrets: string[];
+  /** Where the password came from (--url, DATABASE_URL, PGPASSWORD); undefined: none given, the password file is asked. */
+  passwordSource?: string;
+  /** The password file: passfile in the connection string, else PGPASSFILE, else ~/.pgpass. */
+  passfile?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -81,60 +88,122 @@ function splitSslParameters(url: string): { rest: string; ssl: Record<string, st
   return { rest: kept.length > 0 ? `${url.slice(0, question)}?${kept.join('&')}` : url.slice(0, question), ssl };
 }
 
-/** Builds the connection spec from a URL (or DATABASE_URL) layered over libpq's environment. */
-export function resolveConnection(url: string | undefined, env: Env = process.env): ConnectionSpec {
-  const source = url !== undefined ? '--url' : env.DATABASE_URL ? 'DATABASE_URL' : undefined;
-  const text = url ?? (env.DATABASE_URL || undefined);
-  let fromUrl: Record<string, string | undefined> = {};
-  if (text !== undefined) {
-    if (!/^postgres(ql)?:\/\//i.test(text)) {
-      throw new PreflightError(`${source} is not a PostgreSQL URL: expected postgresql://user@host:5432/database`);
+/** Connection options given on the command line as psql spells them (-h, -p, -U, -d): they win over everything. */
+export interface ExplicitConnection {
+  host?: string;
+  port?: string;
+  user?: string;
+  database?: string;
+}
+
+const EXPLICIT_FLAGS: Record<keyof ExplicitConnection, string> = { host: '-h/--host', port: '-p/--port', user: '-U/--username', database: '-d/--dbname' };
+
+/** What a connection string or URL said, by the names used below. */
+function connectionStringValues(text: string, source: string): Record<string, string | undefined> {
+  if (isConninfo(text)) {
+    const values = parseConninfo(text, source);
+    // libpq skips blanks after "=", so `host= dbname=app` (an empty variable) reads host as "dbname=app".
+    for (const key of ['host', 'port', 'user', 'dbname'] as const) {
+      const value = values[key];
+      if (value !== undefined && (value.trim() === '' || /^\w+=/.test(value))) {
+        throw new PreflightError(`${source}: ${key}= is empty in the connection string (an unset variable?): give a value or leave the keyword out`);
+      }
     }
-    try {
-      const { rest, ssl } = splitSslParameters(text);
-      const parsed = parseConnectionString(rest) as Record<string, unknown>;
-      fromUrl = {
-        ...Object.fromEntries(
-          Object.entries(parsed)
-            .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
-            .map(([k, v]) => [k, String(v)]),
-        ),
-        ...ssl,
-      };
-    } catch {
-      // The parser's message may echo the URL, password included: say only what is wrong.
-      throw new PreflightError(`${source} is not a valid PostgreSQL URL: expected postgresql://user@host:5432/database`);
-    }
+    const { dbname, ...rest } = values;
+    if (rest.host?.includes(',')) throw new PreflightError(`${source}: several hosts (host=a,b) are not supported: name the primary the migration runs on`);
+    return { ...rest, database: dbname };
   }
-  const pick = (urlKey: string, envKey: string): string | undefined => {
-    const v = fromUrl[urlKey];
+  if (!isConnectionUri(text)) {
+    throw new PreflightError(`${source} is neither a PostgreSQL URL nor a keyword/value string: expected postgresql://user@host:5432/database or "host=db port=5432 dbname=app"`);
+  }
+  try {
+    const { rest, ssl } = splitSslParameters(text.trim());
+    const parsed = parseConnectionString(rest) as Record<string, unknown>;
+    const values: Record<string, string | undefined> = {
+      ...Object.fromEntries(
+        Object.entries(parsed)
+          .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
+          .map(([k, v]) => [k, String(v)]),
+      ),
+      ...ssl,
+    };
+    if (values.host?.includes(',')) throw new PreflightError(`${source}: several hosts are not supported: name the primary the migration runs on`);
+    return values;
+  } catch (error) {
+    if (error instanceof PreflightError) throw error;
+    // The parser's message may echo the URL, password included: say only what is wrong.
+    throw new PreflightError(`${source} is not a valid PostgreSQL URL: expected postgresql://user@host:5432/database`);
+  }
+}
+
+/** `user@host:port/database`, an IPv6 address in brackets; never a password. */
+export function displayAddress(user: string, host: string, port: number, database: string): string {
+  return `${user}@${isIP(host) === 6 ? `[${host}]` : host}:${port}/${database}`;
+}
+
+/**
+ * Builds the connection spec the way libpq users expect, field by field: explicit options
+ * (-h, -p, -U, -d) > the connection string (--url, else DATABASE_URL; a URL or libpq
+ * keyword/value string) > the PG* environment > libpq's defaults.
+ * An explicitly empty value anywhere (--url '', DATABASE_URL='', -h '') is an error, never
+ * "use the defaults": a missing secret must not quietly check localhost:5432 instead.
+ */
+export function resolveConnection(url: string | undefined, env: Env = process.env, explicit: ExplicitConnection = {}): ConnectionSpec {
+  for (const [key, flag] of Object.entries(EXPLICIT_FLAGS) as [keyof ExplicitConnection, string][]) {
+    const value = explicit[key];
+    if (value !== undefined && value.trim() === '') throw new PreflightError(`${flag} is empty (an unset variable?): give a value or leave the option out`);
+  }
+  if (url !== undefined && url.trim() === '') {
+    throw new PreflightError('--url is empty (an unset variable or a missing secret?): give the connection URL, or leave --url out. pgpreflight never falls back to the default server when a URL was meant');
+  }
+  const databaseUrl = env.DATABASE_URL;
+  const databaseUrlSet = databaseUrl !== undefined && databaseUrl.trim() !== '';
+  if (url === undefined && databaseUrl !== undefined && !databaseUrlSet && explicit.host === undefined) {
+    throw new PreflightError(EMPTY_DATABASE_URL);
+  }
+  const source = url !== undefined ? '--url' : databaseUrlSet ? 'DATABASE_URL' : undefined;
+  const text = url ?? (databaseUrlSet ? databaseUrl : undefined);
+  const fromUrl = text !== undefined && source !== undefined ? connectionStringValues(text, source) : {};
+  const pick = (key: string, envKey: string | undefined): string | undefined => {
+    const given = (explicit as Record<string, string | undefined>)[key];
+    if (given !== undefined) return given;
+    const v = fromUrl[key];
     if (v !== undefined && v !== '') return v;
-    const e = env[envKey];
+    const e = envKey === undefined ? undefined : env[envKey];
     return e !== undefined && e !== '' ? e : undefined;
   };
+  const sourceOf = (key: string, envKey: string): string =>
+    (explicit as Record<string, string | undefined>)[key] !== undefined ? EXPLICIT_FLAGS[key as keyof ExplicitConnection] : fromUrl[key] ? `the ${key} in ${source}` : envKey;
   const portText = pick('port', 'PGPORT');
-  const port = portText === undefined ? 5432 : strictPort(portText, fromUrl.port ? `the port in ${source}` : 'PGPORT');
+  const port = portText === undefined ? 5432 : strictPort(portText, sourceOf('port', 'PGPORT'));
   const host = pick('host', 'PGHOST') ?? defaultHost(port);
   const user = pick('user', 'PGUSER') ?? safeUserName();
   const database = pick('database', 'PGDATABASE') ?? user;
+  const fromString = fromUrl.password !== undefined && fromUrl.password !== '';
   const password = pick('password', 'PGPASSWORD');
   const sslModeText = pick('sslmode', 'PGSSLMODE');
   const sslMode = sslModeText === undefined ? (isSocketHost(host) ? 'disable' : 'prefer') : strictSslMode(sslModeText, fromUrl.sslmode ? `sslmode in ${source}` : 'PGSSLMODE');
-  const secrets = [password, text, env.PGPASSWORD, env.DATABASE_URL].filter((s): s is string => typeof s === 'string' && s.length > 0);
+  const secrets = [password, text, env.PGPASSWORD, env.DATABASE_URL].filter((s): s is string => typeof s === 'string' && s.trim().length > 0);
   return {
     host,
     port,
     user,
     database,
     password,
+    passwordSource: password === undefined ? undefined : fromString ? source : 'PGPASSWORD',
+    passfile: pick('passfile', 'PGPASSFILE'),
     sslMode,
     sslRootCert: pick('sslrootcert', 'PGSSLROOTCERT'),
     sslCert: pick('sslcert', 'PGSSLCERT'),
     sslKey: pick('sslkey', 'PGSSLKEY'),
-    display: `${user}@${host}:${port}/${database}`,
+    display: displayAddress(user, host, port, database),
     secrets,
   };
 }
+
+/** The one message for DATABASE_URL='' (a misspelled CI secret): shared with the settings that may allow it. */
+export const EMPTY_DATABASE_URL =
+  'DATABASE_URL is set but empty (a missing or misspelled secret?): set it to the connection URL, or unset it to use PGHOST/PGPORT/... . pgpreflight never falls back to the default server when a URL was meant';
 
 function safeUserName(): string {
   try {
@@ -179,11 +248,16 @@ function tlsFor(spec: ConnectionSpec, useTls: boolean): false | TlsOptions {
 
 type PgpassLookup = (info: Record<string, unknown>, cb: (password: string | undefined) => void) => void;
 
+/** The password file libpq would read: passfile, else PGPASSFILE, else ~/.pgpass. */
+function passFileOf(spec: ConnectionSpec, env: Env): string {
+  return spec.passfile ?? env.PGPASSFILE ?? join(env.HOME ?? homedir(), '.pgpass');
+}
+
 async function passwordFor(spec: ConnectionSpec, env: Env): Promise<string | undefined> {
   if (spec.password !== undefined) return spec.password;
-  const pgpass = require('pgpass') as PgpassLookup;
+  const pgpass = require('pgpass') as PgpassLookup & { warnTo?: (stream: NodeJS.WritableStream | null) => unknown };
   const saved = process.env.PGPASSFILE;
-  if (env.PGPASSFILE !== undefined) process.env.PGPASSFILE = env.PGPASSFILE;
+  process.env.PGPASSFILE = passFileOf(spec, env);
   try {
     return await new Promise<string | undefined>((resolvePassword) =>
       pgpass({ host: spec.host, port: spec.port, database: spec.database, user: spec.user }, (pass) => resolvePassword(pass ?? undefined)),
@@ -192,6 +266,28 @@ async function passwordFor(spec: ConnectionSpec, env: Env): Promise<string | und
     if (saved === undefined) delete process.env.PGPASSFILE;
     else process.env.PGPASSFILE = saved;
   }
+}
+
+/** Why the password file gave no password, for the "no password" message. */
+function passFileState(spec: ConnectionSpec, env: Env): string {
+  const file = passFileOf(spec, env);
+  const shown = spec.passfile !== undefined ? `passfile ${file}` : env.PGPASSFILE !== undefined ? `PGPASSFILE ${file}` : file;
+  try {
+    const stat = statSync(file);
+    if (!stat.isFile()) return `${shown} is not a plain file`;
+    if ((stat.mode & 0o077) !== 0) return `${shown} is ignored: it is readable by group or others (chmod 600 it)`;
+    return `${shown} has no line for ${spec.host}:${spec.port}:${spec.database}:${spec.user}`;
+  } catch {
+    return `${shown} does not exist`;
+  }
+}
+
+/** The server asked for a password and none was found anywhere. */
+function noPasswordError(spec: ConnectionSpec, env: Env, cause: unknown): PreflightError {
+  return new PreflightError(
+    `no password found for ${spec.display}, and the server asks for one: pgpreflight looks in --url (or DATABASE_URL), PGPASSWORD, and the password file (passfile, else PGPASSFILE, else ~/.pgpass); ${passFileState(spec, env)}`,
+    { cause },
+  );
 }
 
 export interface ConnectOptions {
@@ -249,5 +345,11 @@ export async function connect(spec: ConnectionSpec, options: ConnectOptions): Pr
   if (lastError === undefined || (lastError instanceof Error && lastError.message === 'timeout expired')) {
     throw new PreflightError(`${spec.display} did not answer within --timeout ${options.timeoutMs} ms. Check the host, port and firewall, or raise --timeout`);
   }
-  throw describeConnectionError(lastError, spec.display);
+  // SCRAM refuses an empty password before asking the server (pg's "client password must be
+  // a non-empty string"); md5 and password methods reject it as a wrong password (28P01).
+  const lastCode = (lastError as { code?: string }).code;
+  if (password === undefined && (lastCode === '28P01' || /client password must be a (non-empty )?string/i.test((lastError as Error).message ?? ''))) {
+    throw noPasswordError(spec, env, lastError);
+  }
+  throw describeConnectionError(lastError, spec.display, spec.user);
 }

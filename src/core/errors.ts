@@ -37,7 +37,7 @@ interface PgLikeError {
 }
 
 /** Turns a connection or query failure into a one-line message with the fix. */
-export function describeConnectionError(error: unknown, where: string): PreflightError {
+export function describeConnectionError(error: unknown, where: string, role?: string): PreflightError {
   if (error instanceof PreflightError) return error;
   const e = (error ?? {}) as PgLikeError;
   const message = e.message ?? String(error);
@@ -58,7 +58,7 @@ export function describeConnectionError(error: unknown, where: string): Prefligh
     '57014': `a catalog query on ${where} was cancelled by the checker's statement_timeout (its --timeout budget): the server is overloaded or a system catalog is locked. Raise --timeout or try again`,
     '55P03': `a catalog query on ${where} hit the checker's lock_timeout. Something holds a lock on a system catalog; try again`,
     '53300': `${where} has no free connection slots (too many clients). The gate cannot look; free connections or use a reserved role`,
-    '42501': `permission denied on ${where}: ${stripPrefix(message)}. Grant the role pg_monitor (GRANT pg_monitor TO <role>)`,
+    '42501': permissionDenied(stripPrefix(message), where, role),
   };
   const mapped = map[code];
   if (mapped) return new PreflightError(mapped, { cause: error });
@@ -75,6 +75,34 @@ export function describeConnectionError(error: unknown, where: string): Prefligh
     return new PreflightError(`the connection to ${where} ended unexpectedly (${message}): the server closed it, restarted, or is not PostgreSQL. Run the check again`, { cause: error });
   }
   return new PreflightError(`cannot check ${where}: ${message}`, { cause: error });
+}
+
+/** A name as SQL needs it: bare when it is a plain lower-case identifier, else double-quoted. */
+export function sqlName(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * The fix for a permission error, by the object PostgreSQL names: USAGE on a schema,
+ * CONNECT on a database, SELECT or EXECUTE on a table or function. The role is the real
+ * one whenever it is known; pg_monitor is never the guess for a privilege it does not give.
+ */
+export function permissionDenied(message: string, where: string, role: string | undefined): string {
+  const to = role === undefined ? 'the connecting role' : sqlName(role);
+  const match = /permission denied for (schema|database|table|view|relation|materialized view|sequence|function|procedure) (.+)$/i.exec(message.trim());
+  const kind = match?.[1]?.toLowerCase();
+  const object = match?.[2]?.trim() ?? '';
+  const fix =
+    kind === 'schema'
+      ? `GRANT USAGE ON SCHEMA ${sqlName(object)} TO ${to}`
+      : kind === 'database'
+        ? `GRANT CONNECT ON DATABASE ${sqlName(object)} TO ${to}`
+        : kind === 'function' || kind === 'procedure'
+          ? `GRANT EXECUTE ON FUNCTION ${object} TO ${to}`
+          : kind !== undefined
+            ? `GRANT SELECT ON ${object} TO ${to}, or GRANT pg_monitor TO ${to} for the statistics views`
+            : `GRANT pg_monitor TO ${to} if the object is a statistics view (docs/privileges.md lists what each command needs)`;
+  return `permission denied on ${where}: ${message}. Fix: ${fix}`;
 }
 
 function stripPrefix(message: string): string {

@@ -213,10 +213,13 @@ export interface CheckResult {
 export interface Report {
   version: 1;
   verdict: Status;
-  server: { version: string; versionNum: number; database: string; user: string; canReadAllStats: boolean } | null;
+  /** The server inspected; `address` is user@host:port/database as connected to, never with a password. Null when none was (--offline). */
+  server: { version: string; versionNum: number; database: string; user: string; canReadAllStats: boolean; address: string } | null;
   targets: { input: string; name: string; oid: number; lockMode: LockMode; relations: number }[];
   checks: CheckResult[];
   /** Things the reader should know about the run itself (hidden sessions, an untested major). */
   notes: string[];
+  /** Set by `check --offline`: only the SQL was read; every live check is listed with status skip (not run). */
+  offline?: true;
   durationMs: number;
 }

@@ -7,14 +7,25 @@ export function checkCatalog(): {
   title: string;
   why: string;
   privileges: string;
-  options: { flag: string; kind: string; default: string | null; description: string }[];
+  options: { flag: string; kind: string; default: string | null; description: string; limits: string[] }[];
 }[] {
   return CHECKS.map((c) => ({
     id: c.id,
     title: c.title,
     why: c.why,
     privileges: c.privileges,
-    options: Object.values(c.options).map((o) => ({ flag: `--${o.flag}`, kind: o.kind, default: o.default, description: o.description })),
+    options: Object.values(c.options).map((o) => ({
+      flag: `--${o.flag}`,
+      kind: o.kind,
+      default: o.default,
+      description: o.description,
+      // What the gate refuses (exit 2), from the same metadata it checks with.
+      limits: [
+        ...(o.percent ? ['a percentage, 0 to 100'] : []),
+        ...(o.positive ? ['more than 0'] : []),
+        ...(o.atMost !== undefined && c.options[o.atMost] ? [`not above --${(c.options[o.atMost] as { flag: string }).flag} set alongside it`] : []),
+      ],
+    })),
   }));
 }
 
@@ -37,7 +48,7 @@ export function listChecks(format: 'text' | 'json' | 'markdown'): string {
               : [
                   '| flag | default | meaning |',
                   '| --- | --- | --- |',
-                  ...c.options.map((o) => `| \`${o.flag}\` | ${o.default === null ? 'off' : `\`${o.default}\``} | ${o.description} |`),
+                  ...c.options.map((o) => `| \`${o.flag}\` | ${o.default === null ? 'off' : `\`${o.default}\``} | ${o.description}${o.limits.length > 0 ? ` (${o.limits.join('; ')})` : ''} |`),
                 ]),
           ].join('\n'),
         )

@@ -5,7 +5,7 @@
 // format the GateReport this returns.
 import type { ConnectionSpec } from '../core/connection.js';
 import { PreflightError } from '../core/errors.js';
-import { exitCodeFor, runOnce, type FailOn, type RunRequest } from './runner.js';
+import { exitCodeFor, verdictExitCode, runOnce, type FailOn, type RunRequest } from './runner.js';
 import type { Report, Status } from '../core/types.js';
 import { worstStatus } from '../core/types.js';
 
@@ -103,7 +103,7 @@ async function checkDatabase(database: GateDatabase, request: GateRequest): Prom
   }
   try {
     const { report } = await runOnce({ ...request, connection: database.connection, replicas: database.replicas });
-    const exitCode = exitCodeFor(report.verdict, request.failOn);
+    const exitCode = verdictExitCode(report.verdict, request.failOn);
     const blocking = report.checks.filter((c) => exitCodeFor(c.status, request.failOn) !== 0).map((c) => c.id);
     return { ...base, verdict: report.verdict, exitCode, blocking, report, error: null, retryable: true };
   } catch (error) {
@@ -120,7 +120,7 @@ export async function runGate(request: GateRequest): Promise<GateResult> {
   // Nothing checked at all (every database optional and unreachable) must not open the gate.
   const verdict: Status = counted.length === 0 ? 'error' : worstStatus(counted.map((s) => s.verdict));
   const blockedBy = counted.filter((s) => s.exitCode !== 0).map((s) => s.name);
-  const exitCode = exitCodeFor(verdict, request.failOn);
+  const exitCode = verdictExitCode(verdict, request.failOn);
   const closing = counted.length === 0 ? sections : counted.filter((s) => s.exitCode !== 0);
   const retryable = closing.every((s) => s.retryable);
   return {
@@ -150,7 +150,7 @@ export function gateOfReport(report: Report, exitCode: number): GateReport {
     databases: [
       {
         name,
-        display: report.server ? `${report.server.user}@${report.server.database}` : name,
+        display: report.server ? report.server.address : name,
         optional: false,
         verdict: report.verdict,
         exitCode,

@@ -4,6 +4,8 @@ import type pg from 'pg';
 import type { CheckDefinition } from '../../checks/types.js';
 import { connect, type ConnectionSpec } from '../core/connection.js';
 import { describeConnectionError, PreflightError } from '../core/errors.js';
+import { canonicalName, parseQualifiedName, quoteIdentifier } from '../core/identifiers.js';
+import { overridesByTable, TABLE_OVERRIDES_QUERY } from './table-access.js';
 import type { MigrationAnalysis } from '../migration/index.js';
 import type { CheckOptionValues } from './check-options.js';
 import { takeReplicaSnapshot } from './replica-snapshot.js';
@@ -18,7 +20,7 @@ export interface RunRequest {
   tables: readonly TableRequest[];
   checks: readonly CheckDefinition[];
   options: CheckOptionValues;
-  /** Per-table option overrides by qualified or input name, by check id. */
+  /** Per-table option overrides by table name as the configuration file writes it, by check id; each must name a table. */
   tableOptions?: Readonly<Record<string, CheckOptionValues>>;
   /** Whole budget for connect and every query. */
   timeoutMs: number;
@@ -34,11 +36,17 @@ export interface RunResult {
   snapshot: Snapshot;
 }
 
+/** A per-table override's name as the server resolves it (validated when the file was read). */
+function canonicalOverrideName(key: string): string {
+  const parsed = parseQualifiedName(key);
+  return typeof parsed === 'string' ? quoteIdentifier(key) : canonicalName(parsed);
+}
+
 export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'checks' | 'options' | 'tableOptions' | 'concurrently' | 'migration'>): CheckResult[] {
   return request.checks.map((check) => {
     const options = request.options[check.id] ?? {};
     const optionsFor = (target: Target): Record<string, number | null> => {
-      const override = request.tableOptions?.[target.qualifiedName]?.[check.id] ?? request.tableOptions?.[target.input]?.[check.id];
+      const override = request.tableOptions?.[target.qualifiedName]?.[check.id];
       return override ? { ...options, ...override } : options;
     };
     try {
@@ -63,17 +71,23 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
   }, request.timeoutMs + 500);
   try {
     client = await connect(request.connection, { applicationName: APPLICATION_NAME, timeoutMs: request.timeoutMs, deadline });
+    const overrideKeys = Object.keys(request.tableOptions ?? {});
     const snapshot = await takeSnapshot(client, {
       tables: request.tables,
       checks: request.checks,
       options: request.options,
       statementTimeoutMs: Math.max(100, deadline - Date.now()),
+      queries: overrideKeys.length === 0 ? [] : [{ ...TABLE_OVERRIDES_QUERY, params: () => [overrideKeys, overrideKeys.map(canonicalOverrideName)] }],
     });
     if (request.replicas && request.replicas.length > 0 && request.checks.some((c) => c.usesReplicas)) {
       const relationOids = [...new Set(snapshot.targets.flatMap((t) => t.relations.map((r) => r.oid)))];
       snapshot.replicas = await Promise.all(request.replicas.map((spec) => takeReplicaSnapshot(spec, { relationOids, deadline, applicationName: APPLICATION_NAME })));
     }
-    const checks = evaluateChecks(snapshot, request);
+    const tableOptions =
+      overrideKeys.length === 0
+        ? undefined
+        : overridesByTable(request.tableOptions ?? {}, snapshot.extra[TABLE_OVERRIDES_QUERY.name] ?? [], (oid) => snapshot.targets.find((t) => t.oid === oid)?.qualifiedName, request.connection.display);
+    const checks = evaluateChecks(snapshot, { ...request, tableOptions });
     const notes: string[] = [];
     if (versionSupport(snapshot.server.versionNum) === 'untested') {
       notes.push(`PostgreSQL ${snapshot.server.version} is newer than the newest tested major (${NEWEST_TESTED_MAJOR}); results may miss catalog changes`);
@@ -90,6 +104,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
         database: snapshot.server.database,
         user: snapshot.server.currentUser,
         canReadAllStats: snapshot.server.canReadAllStats,
+        address: request.connection.display,
       },
       targets: snapshot.targets.map((t) => ({ input: t.input, name: t.qualifiedName, oid: t.oid, lockMode: t.lockMode, relations: t.relations.length })),
       checks,
@@ -101,7 +116,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
     if (timedOut) {
       throw new PreflightError(`${request.connection.display} did not answer within --timeout ${request.timeoutMs} ms. Check the server's load and network, or raise --timeout`, { cause: error });
     }
-    throw describeConnectionError(error, request.connection.display);
+    throw describeConnectionError(error, request.connection.display, request.connection.user);
   } finally {
     clearTimeout(watchdog);
     await client?.end().catch(() => undefined);
@@ -109,6 +124,15 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
 }
 
 export type FailOn = 'fail' | 'warn';
+
+/**
+ * A run's exit code from its verdict: like exitCodeFor, except that `skip` (every selected
+ * check skipped itself, or none was selected) is 2: nothing was evaluated, so the gate
+ * stays closed. exitCodeFor stays per check, where a skipped check blocks nothing.
+ */
+export function verdictExitCode(verdict: Status, failOn: FailOn = 'fail'): number {
+  return verdict === 'skip' ? 2 : exitCodeFor(verdict, failOn);
+}
 
 /** 0: pass or warn; 1: a check failed (deploy blocked); 2: could not evaluate. */
 export function exitCodeFor(verdict: Status, failOn: FailOn = 'fail'): number {

@@ -6,6 +6,7 @@ import { resampledName, type CheckDefinition, type CheckQuery, type QueryContext
 import { PreflightError } from '../core/errors.js';
 import { ACTIVITY_AND_LOCKS_SQL, PIN_CATALOG_SEARCH_PATH_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './snapshot.sql.js';
 import { sqlFor } from '../core/sql-versions.js';
+import { assertSchemaUsage, missingTablesError } from './table-access.js';
 import type { LockRow, PreparedTransaction, ServerInfo, Session, Snapshot, TableRequest, Target, TargetRelation } from '../core/types.js';
 
 export type { TableRequest } from '../core/types.js';
@@ -118,14 +119,10 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
 
 async function resolveTargets(client: pg.Client, tables: readonly TableRequest[]): Promise<Target[]> {
   if (tables.length === 0) return [];
+  await assertSchemaUsage(client, tables);
   const { rows } = await client.query<Row>(TARGETS_SQL, [tables.map((t) => t.canonical)]);
-  const missing = rows.filter((r) => r.oid === null).map((r) => tables[num(r.ord) - 1]?.input ?? String(r.input));
-  if (missing.length > 0) {
-    const { rows: sp } = await client.query<{ search_path: string; db: string }>("SELECT current_setting('search_path') AS search_path, current_database() AS db");
-    throw new PreflightError(
-      `table ${missing.map((m) => `"${m}"`).join(', ')} not found in database ${sp[0]?.db ?? '?'} (search_path: ${sp[0]?.search_path ?? '?'}). Check the name and schema (schema.table), and that --url names the right database`,
-    );
-  }
+  const missing = rows.filter((r) => r.oid === null).map((r) => tables[num(r.ord) - 1] as TableRequest);
+  if (missing.length > 0) throw await missingTablesError(client, missing);
   return rows.map((r) => {
     const request = tables[num(r.ord) - 1] as TableRequest;
     const relkind = String(r.relkind);

@@ -50,6 +50,8 @@ export interface TreeNode {
 export interface BlockingTree {
   takenAt: string;
   database: string;
+  /** user@host:port/database looked at, never with a password; set by the caller that connected. */
+  server?: string;
   /** Qualified names of the --table filter; empty for the whole database. */
   tables: string[];
   roots: TreeNode[];

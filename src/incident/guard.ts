@@ -14,13 +14,14 @@ import { BLOCKING_TREE_QUERIES, preparedBlockersOf, relationNames, waitersBehind
 import { blockingGraph } from '../../checks/locks.js';
 import { sessionsByPid } from '../../checks/support.js';
 import { connect, type ConnectionSpec } from '../core/connection.js';
+import { GUARD_APPLICATION_NAME, judgeGuard, readGuardRights } from './guard-privileges.js';
 import { PreflightError, redact } from '../core/errors.js';
-import { exitCodeFor, runOnce, type FailOn, type RunRequest } from '../gate/runner.js';
+import { exitCodeFor, verdictExitCode, runOnce, type FailOn, type RunRequest } from '../gate/runner.js';
 import { takeSnapshot } from '../gate/snapshot.js';
 import type { LockRow, Report, Snapshot } from '../core/types.js';
 import { formatDuration } from '../core/units.js';
 
-export const GUARD_APPLICATION_NAME = 'pgpreflight-guard';
+export { GUARD_APPLICATION_NAME } from './guard-privileges.js';
 /** The PGAPPNAME given to the migration: how the guard finds its backend. */
 export const migrationApplicationName = (): string => `pgpreflight-migration-${process.pid}`;
 
@@ -170,9 +171,10 @@ interface AttemptOutcome {
 const sleep = (ms: number, interrupted: Promise<void>): Promise<void> => Promise.race([new Promise<void>((r) => setTimeout(r, ms)), interrupted]);
 
 /** Watches the queue until `done` resolves; cancels the migration's backend when it must. */
-async function watchQueue(request: GuardRequest, appName: string, done: Promise<unknown>, outcome: AttemptOutcome): Promise<void> {
+async function watchQueue(request: GuardRequest, appName: string, done: Promise<unknown>, outcome: AttemptOutcome, warn: (line: string) => void): Promise<void> {
   let client: pg.Client | undefined;
   let finished = false;
+  let judged = false;
   void done.then(() => (finished = true));
   const firstSeen = new Map<number, number>();
   try {
@@ -181,7 +183,14 @@ async function watchQueue(request: GuardRequest, appName: string, done: Promise<
       // No targets: every waiting lock is in the snapshot anyway, and a migration that renames
       // or drops its table must not make the guard's own lookup fail.
       const snapshot = await takeSnapshot(client, { tables: [], checks: [], options: {}, statementTimeoutMs: request.gate.timeoutMs, queries: BLOCKING_TREE_QUERIES });
-      if (snapshot.sessions.some((s) => s.application === appName)) outcome.sawMigration = true;
+      const migration = snapshot.sessions.find((s) => s.application === appName);
+      if (migration) outcome.sawMigration = true;
+      // The role the migration really uses, seen once: say at once if the guard cannot cancel it.
+      if (migration && !judged) {
+        judged = true;
+        const verdict = judgeGuard(await readGuardRights(client, migration.user ?? undefined), migration.user ?? undefined);
+        if (verdict.canCancel !== true) warn(`pgpreflight run: warning: ${verdict.text}`);
+      }
       const { waiting } = lookAtQueue(snapshot, appName, firstSeen, Date.now());
       if (waiting) {
         if (waiting.culprits.length > 0) outcome.lastCulprits = waiting.culprits;
@@ -228,7 +237,7 @@ async function attemptCommand(request: GuardRequest, out: GuardOutput, appName: 
   });
   exited.catch(() => undefined);
   signals.forwardTo(child);
-  const watcher = watchQueue(request, appName, exited.catch(() => undefined), outcome);
+  const watcher = watchQueue(request, appName, exited.catch(() => undefined), outcome, (line) => void out.stderr.write(`${redact(line, request.connection.secrets)}\n`));
   let result: { code: number | null; signal: NodeJS.Signals | null };
   try {
     result = await exited;
@@ -292,7 +301,7 @@ export async function runGuarded(request: GuardRequest, out: GuardOutput): Promi
       const label = `pgpreflight run: attempt ${attempt}/${attempts}:`;
       const last = attempt === attempts;
       const { report } = await runOnce({ ...request.gate, connection: request.connection });
-      const gateCode = exitCodeFor(report.verdict, request.failOn);
+      const gateCode = verdictExitCode(report.verdict, request.failOn);
       if (signals.interrupted) {
         say(`${label} interrupted before the command started`);
         return 130;

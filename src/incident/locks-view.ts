@@ -64,7 +64,7 @@ export function summaryLine(tree: BlockingTree): string {
 /** The tree as text, root blockers first. */
 export function renderTree(tree: BlockingTree, color: boolean): string {
   const c = pc.createColors(color);
-  const lines = [c.dim(`Blocking tree · ${tree.database} · ${tree.takenAt}`), summaryLine(tree)];
+  const lines = [c.dim(`Blocking tree · ${tree.server ?? tree.database} · ${tree.takenAt}`), summaryLine(tree)];
   for (const root of tree.roots) lines.push('', ...rootLines(root, c));
   return `${lines.join('\n')}\n`;
 }

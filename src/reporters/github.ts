@@ -73,7 +73,7 @@ export const renderGate: GateReporter = (gate, { exitCode }) => {
     }
   }
   const blocked = gate.blockedBy.length > 0 && several ? ` (blocked by ${gate.blockedBy.join(', ')})` : '';
-  lines.push(`pgpreflight: verdict ${gate.verdict}${blocked}, exit ${exitCode}`);
+  lines.push(`pgpreflight: verdict ${gate.verdict}${blocked}, exit ${exitCode}; checked ${gate.databases.map((db) => db.display).join(', ')}`);
   return `${lines.join('\n')}\n`;
 };
 

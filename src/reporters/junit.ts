@@ -94,7 +94,7 @@ export const renderGate: GateReporter = (gate: GateReport) => {
     const seconds = ((db.report?.durationMs ?? 0) / 1000).toFixed(3);
     const stamp = db.report ? ` timestamp="${xml(new Date().toISOString().slice(0, 19))}"` : '';
     return [
-      `  <testsuite name="${xml(`pgpreflight ${db.name}`)}" tests="${cases.length}" failures="${count('failure')}" errors="${count('error')}" skipped="${count('skipped')}" time="${seconds}"${stamp}>`,
+      `  <testsuite name="${xml(`pgpreflight ${db.name}`)}" tests="${cases.length}" failures="${count('failure')}" errors="${count('error')}" skipped="${count('skipped')}" time="${seconds}"${stamp} hostname="${xml(db.display)}">`,
       `    <properties>\n      <property name="database" value="${xml(db.display)}"/>\n      <property name="verdict" value="${db.verdict}"/>\n    </properties>`,
       ...cases.map(caseXml),
       '  </testsuite>',

@@ -5,6 +5,7 @@ import { gateOfReport, type DatabaseSection, type GateReport } from '../gate/gat
 import type { CheckResult, Finding, Report, Status } from '../core/types.js';
 import { formatDuration } from '../core/units.js';
 import type { GateReporter, Reporter } from './types.js';
+import { isOffline, verdictText } from './verdict.js';
 
 const LABEL: Record<Status, string> = { pass: '✅ PASS', skip: '⏭️ SKIP', warn: '⚠️ WARN', fail: '❌ FAIL', error: '💥 ERROR' };
 
@@ -32,16 +33,6 @@ function code(text: string): string {
   return `${ticks}${pad}${flat}${pad}${ticks}`;
 }
 
-function verdictText(verdict: Status, exitCode: number): string {
-  const text: Record<Status, string> = {
-    pass: 'safe to migrate now',
-    skip: 'nothing was checked',
-    warn: exitCode === 0 ? 'safe to migrate, with warnings' : 'blocked by warnings (--fail-on warn)',
-    fail: 'deploy blocked',
-    error: 'could not evaluate: the gate stays closed',
-  };
-  return text[verdict];
-}
 
 function findingBlock(finding: Finding): string[] {
   const facts: string[] = [];
@@ -77,7 +68,8 @@ function reportBody(report: Report, level: string): string[] {
   const out: string[] = [];
   if (report.server) {
     const targets = report.targets.map((t) => `${code(t.name)} (${t.lockMode})`).join(', ');
-    out.push(`${code(report.server.database)} as ${code(report.server.user)} on PostgreSQL ${inline(report.server.version)}${targets ? ` · ${targets}` : ''}`, '');
+    // The server's address heads the section (its `display`); this line says what was found there.
+    out.push(`PostgreSQL ${inline(report.server.version)}${targets ? ` · ${targets}` : ''}`, '');
   }
   out.push(...checksTable(report.checks));
   for (const check of report.checks) {
@@ -101,13 +93,13 @@ export const renderGate: GateReporter = (gate: GateReport, { exitCode }) => {
   const only = gate.databases.length === 1 ? gate.databases[0] : undefined;
   const out: string[] = [];
   if (only) {
-    out.push(`## pgpreflight: ${LABEL[gate.verdict]}: ${verdictText(gate.verdict, exitCode)}`, '');
+    out.push(`## pgpreflight: ${LABEL[gate.verdict]}: ${verdictText(gate.verdict, exitCode, isOffline(only.report))}`, '');
     out.push(`${code(only.display)} · exit ${exitCode} · ${gate.durationMs} ms`, '');
     if (only.report) out.push(...reportBody(only.report, '###'));
     else out.push(`Could not be checked: ${inline(only.error ?? 'unknown error')}`);
   } else {
     const blocked = gate.blockedBy.length > 0 ? ` (blocked by ${gate.blockedBy.map(inline).join(', ')})` : '';
-    out.push(`## pgpreflight: ${LABEL[gate.verdict]}: ${verdictText(gate.verdict, exitCode)}${blocked}`, '');
+    out.push(`## pgpreflight: ${LABEL[gate.verdict]}: ${verdictText(gate.verdict, exitCode, false)}${blocked}`, '');
     out.push(`${gate.databases.length} databases · exit ${exitCode} · ${gate.durationMs} ms`, '');
     out.push('| Verdict | Database | Blocking checks |', '| --- | --- | --- |');
     for (const db of gate.databases) {

@@ -3,6 +3,7 @@ import pc from 'picocolors';
 import type { Finding, Status } from '../core/types.js';
 import { formatDuration } from '../core/units.js';
 import type { GateReporter, Reporter } from './types.js';
+import { isOffline, verdictText } from './verdict.js';
 
 type Paint = (text: string) => string;
 
@@ -46,7 +47,7 @@ const table: Reporter = (report, { color, exitCode }) => {
   const out: string[] = [];
   if (report.server) {
     out.push(
-      `pgpreflight: ${report.server.database} as ${report.server.user} on PostgreSQL ${report.server.version}` +
+      `pgpreflight: ${report.server.address} on PostgreSQL ${report.server.version}` +
         (report.targets.length > 0 ? ` · ${report.targets.map((t) => `${t.name} (${t.lockMode})`).join(', ')}` : ''),
     );
   }
@@ -65,14 +66,7 @@ const table: Reporter = (report, { color, exitCode }) => {
     for (const finding of shown) out.push(...findingLines(finding, paint));
   }
   for (const note of report.notes) out.push('', paint.dim(`note: ${note}`));
-  const verdictText: Record<Status, string> = {
-    pass: 'safe to migrate now',
-    skip: 'nothing was checked',
-    warn: exitCode === 0 ? 'safe to migrate, with warnings' : 'blocked by warnings (--fail-on warn)',
-    fail: 'deploy blocked',
-    error: 'could not evaluate: the gate stays closed',
-  };
-  out.push('', `${paint.bold('Verdict:')} ${paint[report.verdict](LABEL[report.verdict])}: ${verdictText[report.verdict]} (exit ${exitCode}, ${report.durationMs} ms)`);
+  out.push('', `${paint.bold('Verdict:')} ${paint[report.verdict](LABEL[report.verdict])}: ${verdictText(report.verdict, exitCode, isOffline(report))} (exit ${exitCode}, ${report.durationMs} ms)`);
   return `${out.join('\n')}\n`;
 };
 

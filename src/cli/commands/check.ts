@@ -9,7 +9,7 @@ import { render } from '../../api/render.js';
 import type { loadConfig } from '../../config/config-file.js';
 import { PreflightError, redact } from '../../core/errors.js';
 import { REPORTER_NAMES } from '../../reporters/index.js';
-import { thresholdFlags, useColor, withSpinner } from './shared.js';
+import { connectionFlags, thresholdFlags, useColor, withSpinner } from './shared.js';
 import type { Argv } from 'yargs';
 import type { Args, CommandModule, Io } from './types.js';
 
@@ -18,11 +18,33 @@ export async function configFor(args: Args, io: Io): Promise<Awaited<ReturnType<
   return loadCheckConfig(args, io.env);
 }
 
+/** Runs a write of an output file; null when it worked, else one line saying what could not be written and why. */
+function writeSideFile(write: () => void, what: string): string | null {
+  try {
+    write();
+    return null;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const why =
+      e.code === 'ENOENT' ? 'its directory does not exist'
+        : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied'
+          : e.code === 'EISDIR' ? 'it is a directory'
+            : e.code === 'EROFS' ? 'the file system is read-only'
+              : e.code === 'ENOSPC' ? 'no space left on the device'
+                : e.message;
+    return `could not write ${what}: ${why}`;
+  }
+}
+
 /** The flags that decide a gate run, shared by `check` and `config` (which shows their effect). */
 export function gateFlags(y: Argv): Argv {
   return thresholdFlags(
-    y
-      .option('url', { type: 'string', array: true, describe: 'connection URL (repeatable: several databases, checked concurrently); else DATABASE_URL, else the config file\'s databases, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass' })
+    connectionFlags(y)
+      .option('url', {
+        type: 'string',
+        array: true,
+        describe: 'connection URL or libpq keyword/value string (repeatable: several databases, checked concurrently); else DATABASE_URL, else the config file\'s databases, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass',
+      })
       .option('replica-url', { type: 'string', array: true, describe: 'a hot standby of the primary, read-only: who reads the table there and what replaying the migration\'s lock does to them (repeatable; needs one database)' })
       .option('table', { type: 'string', array: true, describe: 'table the migration alters: orders, billing.invoices, \'"Orders"\' (repeatable)' })
       .option('lock-mode', { type: 'string', describe: 'lock the migration takes [default: AccessExclusiveLock, what ALTER TABLE takes]' })
@@ -73,25 +95,57 @@ const check: CommandModule = {
       return 130;
     }
     const color = useColor(io);
+    const named = args['report-file'] as string | undefined;
     if (result.kind === 'offline') {
       const { offlineGate } = await import('../../gate/offline.js');
-      io.stdout.write(await render({ report: result.report, gate: offlineGate(result.report, result.exitCode), exitCode: result.exitCode }, { format, color }));
-      return result.exitCode;
+      const problem = named === undefined ? null : writeSideFile(() => writeFileSync(named, `${JSON.stringify(result.report, null, 2)}\n`), `the JSON report to --report-file ${named}`);
+      const exitCode = problem === null ? result.exitCode : 2;
+      io.stdout.write(await render({ report: result.report, gate: offlineGate(result.report, exitCode), exitCode }, { format, color }));
+      if (problem !== null) io.stderr.write(`pgpreflight: ${problem}; exit 2: a step that reads that file would find no report, or an old one\n`);
+      return exitCode;
     }
     const { gate, exitCode } = result;
     const only = singleReport(gate);
+    // The report file first: it always holds this run's result (never an older run's), and
+    // when the one the user named cannot be written the exit code must already say so.
+    const reportFile = named ?? (format === 'github' ? join(io.env.RUNNER_TEMP || tmpdir(), 'pgpreflight-report.json') : undefined);
+    const problems: string[] = [];
+    let finalCode = exitCode;
+    let reportWritten = false;
+    if (reportFile !== undefined) {
+      const problem = writeSideFile(() => writeFileSync(reportFile, redact(`${JSON.stringify(only ?? gate, null, 2)}\n`, secrets)), `the JSON report to ${named !== undefined ? '--report-file ' : ''}${reportFile}`);
+      reportWritten = problem === null;
+      if (problem !== null && named !== undefined) {
+        // Named by the user: a later step reads it, and would find no report or an old one.
+        finalCode = Math.max(exitCode, 2);
+        problems.push(`${problem}; exit 2 although the verdict is ${gate.verdict}: a step that reads that file would find no report, or an old one`);
+      } else if (problem !== null) problems.push(`${problem}; the verdict above stands`);
+    }
+    const say = (): void => problems.forEach((problem) => io.stderr.write(`pgpreflight: ${redact(problem, secrets)}\n`));
     // One database keeps the documented version-1 Report shape (and exit-2 error line) for table and json.
-    if (gate.databases.length === 1 && !only && (format === 'table' || format === 'json')) throw new PreflightError(redact(gate.databases[0]?.error ?? 'the database could not be checked', secrets));
-    io.stdout.write(redact(await render({ report: only ?? gate, gate, exitCode }, { format, color }), secrets));
-    const reportFile = (args['report-file'] as string | undefined) ?? (format === 'github' ? join(io.env.RUNNER_TEMP || tmpdir(), 'pgpreflight-report.json') : undefined);
-    if (reportFile !== undefined) writeFileSync(reportFile, redact(`${JSON.stringify(only ?? gate, null, 2)}\n`, secrets));
+    if (gate.databases.length === 1 && !only && (format === 'table' || format === 'json')) {
+      say();
+      throw new PreflightError(redact(gate.databases[0]?.error ?? 'the database could not be checked', secrets));
+    }
+    io.stdout.write(redact(await render({ report: only ?? gate, gate, exitCode: finalCode }, { format, color }), secrets));
     if (format === 'github') {
       const { stepFiles, outputFileText } = await import('../../reporters/github.js');
-      const files = stepFiles(gate, { color, exitCode }, reportFile ?? '');
-      if (io.env.GITHUB_STEP_SUMMARY) appendFileSync(io.env.GITHUB_STEP_SUMMARY, redact(files.summary, secrets));
-      if (io.env.GITHUB_OUTPUT) appendFileSync(io.env.GITHUB_OUTPUT, redact(outputFileText(files.outputs), secrets));
+      // An unwritten report leaves report-path empty, so no later step reads a stale file.
+      const files = stepFiles(gate, { color, exitCode: finalCode }, reportWritten ? (reportFile ?? '') : '');
+      // The runner's own files: the exit code carries the verdict, so failing to write them only warns.
+      const summaryFile = io.env.GITHUB_STEP_SUMMARY;
+      const outputFile = io.env.GITHUB_OUTPUT;
+      if (summaryFile) {
+        const problem = writeSideFile(() => appendFileSync(summaryFile, redact(files.summary, secrets)), `the job summary to $GITHUB_STEP_SUMMARY (${summaryFile})`);
+        if (problem !== null) problems.push(`${problem}; the verdict above stands`);
+      }
+      if (outputFile) {
+        const problem = writeSideFile(() => appendFileSync(outputFile, redact(outputFileText(files.outputs), secrets)), `the step outputs to $GITHUB_OUTPUT (${outputFile})`);
+        if (problem !== null) problems.push(`${problem}; the verdict above stands, and steps.<id>.outputs.verdict stays empty`);
+      }
     }
-    return exitCode;
+    say();
+    return finalCode;
   },
 };
 

@@ -3,14 +3,15 @@
 import { createInterface } from 'node:readline';
 import type pg from 'pg';
 import { readBlockingTree } from '../../api/locks.js';
-import { connect, resolveConnection, type ConnectionSpec } from '../../core/connection.js';
+import { singleConnection } from '../../config/settings.js';
+import { connect, type ConnectionSpec } from '../../core/connection.js';
 import { PreflightError, redact } from '../../core/errors.js';
 import { CLEAR_SCREEN, HIDE_CURSOR, renderTree, renderWatchScreen, SHOW_CURSOR, treeJson, type WatchSample } from '../../incident/locks-view.js';
 import { APPLICATION_NAME } from '../../gate/runner.js';
 import type { TableRequest } from '../../gate/snapshot.js';
 import { selectTerminations, TERMINATE_MODES, terminateRootBlockers, type TerminateMode } from '../../incident/terminate.js';
 import { parseCount } from '../../core/units.js';
-import { listOf, parsePositiveDuration, parseTables, useColor } from './shared.js';
+import { connectionFlags, listOf, parsePositiveDuration, parseTables, useColor } from './shared.js';
 import type { Args, CommandModule, Io } from './types.js';
 
 const FORMATS = ['table', 'json'] as const;
@@ -42,7 +43,7 @@ async function watch(io: Io, client: pg.Client, spec: ConnectionSpec, tables: re
     for (let count = 0; !stop && (options.refreshes === null || count < options.refreshes); count += 1) {
       if (count > 0) await Promise.race([stopped, new Promise((r) => setTimeout(r, options.intervalMs))]);
       if (stop) break;
-      const { tree } = await readBlockingTree(client, tables, options.timeoutMs, spec.display);
+      const { tree } = await readBlockingTree(client, tables, options.timeoutMs, spec.display, spec.user);
       history.push({ waiting: tree.waiting, oldestWaitSeconds: tree.oldestWaitSeconds ?? 0 });
       if (history.length > HISTORY) history.shift();
       const text =
@@ -83,7 +84,7 @@ function olderThanOf(args: Args): number {
 
 async function terminate(io: Io, args: Args, client: pg.Client, spec: ConnectionSpec, tables: readonly TableRequest[], timeoutMs: number, mode: TerminateMode): Promise<number> {
   const olderThanMs = olderThanOf(args);
-  const { tree, ownPid } = await readBlockingTree(client, tables, timeoutMs, spec.display);
+  const { tree, ownPid } = await readBlockingTree(client, tables, timeoutMs, spec.display, spec.user);
   const plan = selectTerminations(tree, mode, olderThanMs, ownPid);
   const color = useColor(io);
   const out = (text: string): boolean => io.stdout.write(redact(text, spec.secrets));
@@ -111,8 +112,8 @@ async function terminate(io: Io, args: Args, client: pg.Client, spec: Connection
 
 const locks: CommandModule = {
   builder: (y) =>
-    y
-      .option('url', { type: 'string', describe: 'connection URL (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
+    connectionFlags(y)
+      .option('url', { type: 'string', describe: 'connection URL or keyword/value string (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
       .option('table', { type: 'string', array: true, describe: 'show only the trees that touch this table (repeatable); default: the whole database' })
       .option('format', { choices: FORMATS, default: 'table', describe: 'output format on stdout (json: one document per refresh)' })
       .option('watch', { type: 'string', describe: `refresh every interval until Ctrl-C [default interval: ${DEFAULT_WATCH_INTERVAL}]` })
@@ -136,12 +137,12 @@ const locks: CommandModule = {
     const refreshes = args.refreshes === undefined ? null : parseCount(String(args.refreshes)) ?? null;
     if (args.refreshes !== undefined && (refreshes === null || refreshes < 1)) throw new PreflightError(`--refreshes must be a whole number of at least 1, got "${String(args.refreshes)}"`);
     if (mode !== undefined) olderThanOf(args);
-    const spec = resolveConnection(args.url as string | undefined, io.env);
+    const spec = singleConnection(args, io.env);
     const client = await connect(spec, { applicationName: APPLICATION_NAME, timeoutMs });
     try {
       if (mode !== undefined) return await terminate(io, args, client, spec, tables, timeoutMs, mode);
       if (watching) return await watch(io, client, spec, tables, { intervalMs, timeoutMs, format, refreshes });
-      const { tree } = await readBlockingTree(client, tables, timeoutMs, spec.display);
+      const { tree } = await readBlockingTree(client, tables, timeoutMs, spec.display, spec.user);
       io.stdout.write(redact(format === 'json' ? treeJson(tree) : renderTree(tree, useColor(io)), spec.secrets));
       return 0;
     } finally {

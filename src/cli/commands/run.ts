@@ -1,14 +1,15 @@
 // `pgpreflight run [--table ...|--migration ...] -- <command> [args...]`: gate, then run
 // the migration under the guard (src/incident/guard.ts). stdout and stderr carry the command's
 // own output; the guard's one line per attempt goes to stderr.
-import { resolveConnection } from '../../core/connection.js';
+import { singleConnection } from '../../config/settings.js';
 import { PreflightError } from '../../core/errors.js';
 import { runGuarded } from '../../incident/guard.js';
+import { guardVerdictBeforeStart, migrationRoleOf } from '../../incident/guard-privileges.js';
 import { resolveCheckOptions } from '../../gate/check-options.js';
 import { loadReporter } from '../../reporters/index.js';
 import type { FailOn } from '../../gate/runner.js';
 import { parseCount } from '../../core/units.js';
-import { listOf, parseLockModeFlag, parsePositiveDuration, parseTables, selectChecks, thresholdArgs, thresholdFlags } from './shared.js';
+import { connectionFlags, listOf, parseLockModeFlag, parsePositiveDuration, parseTables, selectChecks, thresholdArgs, thresholdFlags } from './shared.js';
 import type { Args, CommandModule } from './types.js';
 
 const DEFAULTS = {
@@ -28,21 +29,19 @@ function countFlag(args: Args, flag: string, fallback: string): number {
   return value;
 }
 
-/** The command after `--`, wherever yargs put it. */
+/** The command after `--` (arguments before it are options; the CLI refuses stray ones). */
 function commandOf(args: Args): string[] {
   const dashed = args['--'];
-  if (Array.isArray(dashed) && dashed.length > 0) return dashed.map(String);
-  const positional = Array.isArray(args._) ? args._.map(String) : [];
-  return positional[0] === 'run' ? positional.slice(1) : positional;
+  return Array.isArray(dashed) ? dashed.map(String) : [];
 }
 
 const run: CommandModule = {
   // Threshold flags first, so run's own --lock-timeout (which the traffic check shares:
   // it is the same planned lock_timeout) keeps run's description in --help.
   builder: (y) =>
-    thresholdFlags(y)
+    thresholdFlags(connectionFlags(y))
         .parserConfiguration({ 'populate--': true })
-        .option('url', { type: 'string', describe: 'connection URL for the gate and the guard (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass); the command connects its own way' })
+        .option('url', { type: 'string', describe: 'connection URL or keyword/value string for the gate and the guard (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass); the command connects its own way' })
         .option('table', { type: 'string', array: true, describe: 'table the migration alters (repeatable)' })
         .option('migration', { type: 'string', array: true, describe: 'the migration\'s .sql file or directory: its tables and lock modes are gated (repeatable)' })
         .option('lock-mode', { type: 'string', describe: 'lock the migration takes on --table [default: AccessExclusiveLock]' })
@@ -58,6 +57,7 @@ const run: CommandModule = {
         .option('retries', { type: 'string', default: DEFAULTS.retries, describe: 'retries after a lock failure (lock_timeout or a guard cancel)' })
         .option('retry-delay', { type: 'string', default: DEFAULTS.retryDelay, describe: 'first backoff step; doubles each retry, with jitter' })
         .option('guard-interval', { type: 'string', default: DEFAULTS.guardInterval, describe: 'how often the guard looks at the lock queue' })
+        .option('require-guard', { type: 'boolean', describe: 'refuse to start (exit 2) unless the guard can cancel the migration\'s statement: superuser, pg_signal_backend, or the privileges of the role the migration connects as' })
       .example('$0 run --table orders -- psql -v ON_ERROR_STOP=1 -f migrate.sql', 'gate, then run the migration under the guard')
       .example('$0 run --migration db/migrate.sql -- npx prisma migrate deploy', 'gate the tables the migration touches'),
   async handler(args, io) {
@@ -75,8 +75,14 @@ const run: CommandModule = {
     if (tables.length === 0 && !analysis) throw new PreflightError('no table to gate: pass --table <name> or --migration <file>');
     const checks = selectChecks(listOf(args.only), listOf(args.skip));
     const options = resolveCheckOptions(checks, thresholdArgs(args));
-    const connection = resolveConnection(args.url as string | undefined, io.env);
+    const connection = singleConnection(args, io.env);
     const failOn = (args['fail-on'] ?? 'fail') as FailOn;
+    const timeoutMs = parsePositiveDuration(String(args.timeout ?? '10s'), '--timeout');
+    // Before anything starts: can the guard cancel the migration's statement? Said always
+    // (with the server's address), an error under --require-guard when not certain.
+    const guard = await guardVerdictBeforeStart(connection, migrationRoleOf([command, ...commandArgs], io.env), timeoutMs);
+    if (guard.canCancel !== true && args['require-guard'] === true) throw new PreflightError(`--require-guard: ${guard.text}`);
+    io.stderr.write(`pgpreflight run: gate and guard on ${connection.display}; ${guard.text}\n`);
     const reporter = await loadReporter('table');
     const color = Boolean(io.stderr.isTTY) && io.env.NO_COLOR === undefined;
     return runGuarded(
@@ -85,7 +91,7 @@ const run: CommandModule = {
           tables,
           checks,
           options,
-          timeoutMs: parsePositiveDuration(String(args.timeout ?? '10s'), '--timeout'),
+          timeoutMs,
           concurrently: concurrentFlag || analysis?.concurrently === true,
           migration: analysis,
         },

@@ -18,7 +18,9 @@ export function selectChecks(only: string[], skip: string[]): CheckDefinition[] 
   for (const id of [...only, ...skip]) {
     if (!known.has(id)) throw new PreflightError(`unknown check "${id}" in --only/--skip: the checks are ${[...known].join(', ')}`);
   }
-  return CHECKS.filter((c) => (only.length === 0 || only.includes(c.id)) && !skip.includes(c.id));
+  const selected = CHECKS.filter((c) => (only.length === 0 || only.includes(c.id)) && !skip.includes(c.id));
+  if (selected.length === 0) throw new PreflightError('--only/--skip leave no check to run: the gate would evaluate nothing. Run fewer --skip, or name checks in --only');
+  return selected;
 }
 
 export { parseTables } from '../../core/identifiers.js';
@@ -38,6 +40,17 @@ export function parsePositiveDuration(value: string, flag: string): number {
 
 export function useColor(io: Io): boolean {
   return Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb';
+}
+
+const CONNECTION_GROUP = 'Connection (as psql; explicit -h/-p/-U/-d > --url > DATABASE_URL > PG* environment > defaults):';
+
+/** libpq's connection options as psql spells them, for every command that connects. */
+export function connectionFlags(argv: Argv): Argv {
+  return argv
+    .option('host', { alias: 'h', type: 'string', group: CONNECTION_GROUP, describe: 'server host name or socket directory [else the URL, PGHOST, a local socket or localhost]' })
+    .option('port', { alias: 'p', type: 'string', group: CONNECTION_GROUP, describe: 'server port [else the URL, PGPORT, 5432]' })
+    .option('username', { alias: 'U', type: 'string', group: CONNECTION_GROUP, describe: 'user name [else the URL, PGUSER, the OS user]' })
+    .option('dbname', { alias: 'd', type: 'string', group: CONNECTION_GROUP, describe: 'database name, or a whole URL or keyword/value connection string as psql -d takes [else the URL, PGDATABASE, the user name]' });
 }
 
 /** One --flag per check option, generated from the checks' metadata. */

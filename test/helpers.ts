@@ -106,9 +106,10 @@ export interface CliResult {
 export const CLI = join(projectRoot, 'bin', 'pgpreflight.js');
 
 /** Spawns the built CLI with a minimal environment (NO_COLOR=1) and collects its output. */
-export function runCli(args: string[], env: Record<string, string> = {}, options: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string> = {}, options: { timeoutMs?: number; input?: string; cwd?: string; bin?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [options.bin ?? CLI, ...args], {
+      cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', NO_COLOR: '1', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

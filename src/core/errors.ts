@@ -91,7 +91,8 @@ export function permissionDenied(message: string, where: string, role: string | 
   const to = role === undefined ? 'the connecting role' : sqlName(role);
   const match = /permission denied for (schema|database|table|view|relation|materialized view|sequence|function|procedure) (.+)$/i.exec(message.trim());
   const kind = match?.[1]?.toLowerCase();
-  const object = match?.[2]?.trim() ?? '';
+  // PostgreSQL quotes some names ("permission denied for database \"app\"") and not others.
+  const object = (match?.[2]?.trim() ?? '').replace(/^"(.*)"$/, '$1');
   const fix =
     kind === 'schema'
       ? `GRANT USAGE ON SCHEMA ${sqlName(object)} TO ${to}`

@@ -86,10 +86,12 @@ function classify(argv: readonly string[]): Request {
   const before = end < 0 ? [...argv] : argv.slice(0, end);
   const isHelp = (arg: string): boolean => HELP.has(arg) || arg.startsWith('--help=');
   const isVersion = (arg: string): boolean => arg === '--version' || arg.startsWith('--version=');
-  const wantsHelp = before.some(isHelp) || before[0] === 'help';
+  // `pgpreflight help [command]`: help named where the command goes.
+  const helpWord = before.findIndex((arg) => !arg.startsWith('-'));
+  const wantsHelp = before.some(isHelp) || before[helpWord] === 'help';
   const wantsVersion = before.some(isVersion);
   if (!wantsHelp && !wantsVersion) return { kind: 'run', argv: [...argv] };
-  const rest = before.filter((arg, i) => !isHelp(arg) && !isVersion(arg) && arg !== '--debug' && !(i === 0 && arg === 'help'));
+  const rest = before.filter((arg, i) => !isHelp(arg) && !isVersion(arg) && arg !== '--debug' && !(i === helpWord && arg === 'help'));
   const commandOnly = rest.length === 0 || (rest.length === 1 && Object.hasOwn(COMMANDS, rest[0] as string));
   if (wantsVersion && (wantsHelp || rest.length > 0 || end >= 0)) {
     throw new PreflightError('--version cannot be combined with other arguments: a gate invocation never exits 0 without evaluating. Run "pgpreflight --version" on its own');

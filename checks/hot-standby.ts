@@ -67,9 +67,9 @@ export default defineCheck<Option>({
   why: 'Standbys replay the migration\'s ACCESS EXCLUSIVE lock: a long query reading the table there is cancelled, or stalls replay for the whole standby, depending on its max_standby_streaming_delay.',
   privileges: 'on each --replica-url standby: pg_monitor to see other roles\' sessions (read-only; nothing is written)',
   options: {
-    queryWarn: { kind: 'duration', default: '1s', flag: 'standby-query-warn', description: 'warn when a session on a --replica-url standby has been reading the table this long' },
+    queryWarn: { kind: 'duration', atMost: 'queryFail', default: '1s', flag: 'standby-query-warn', description: 'warn when a session on a --replica-url standby has been reading the table this long' },
     queryFail: { kind: 'duration', default: '60s', flag: 'standby-query-fail', description: 'fail when it has read the table this long and the standby would hold replay for at least as long' },
-    lagWarn: { kind: 'duration', default: '10s', flag: 'standby-lag-warn', description: 'warn when a standby\'s own view shows replay this far behind' },
+    lagWarn: { kind: 'duration', atMost: 'lagFail', default: '10s', flag: 'standby-lag-warn', description: 'warn when a standby\'s own view shows replay this far behind' },
     lagFail: { kind: 'duration', default: '60s', flag: 'standby-lag-fail', description: 'fail when a standby\'s own view shows replay this far behind' },
   },
   queries,

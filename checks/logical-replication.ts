@@ -264,7 +264,7 @@ export default defineCheck<Option>({
   why: 'PostgreSQL does not replicate DDL: a published or subscribed table must be migrated on both sides in the right order, or the subscriber stops applying and its slot keeps WAL on the publisher until the disk fills.',
   privileges: 'pg_monitor to see which publications each subscriber reads (the walsender\'s command); the catalogs are readable by every role',
   options: {
-    lagWarn: { kind: 'size', default: '100MB', flag: 'logical-lag-warn', description: 'warn when a subscriber of the target has not confirmed this much WAL' },
+    lagWarn: { kind: 'size', atMost: 'lagFail', default: '100MB', flag: 'logical-lag-warn', description: 'warn when a subscriber of the target has not confirmed this much WAL' },
     lagFail: { kind: 'size', default: '1GB', flag: 'logical-lag-fail', description: 'fail when a subscriber of the target has not confirmed this much WAL' },
   },
   queries,

@@ -317,6 +317,14 @@ describe('impossible thresholds and overrides are refused with the reason', () =
     const pairs = CHECKS.flatMap((check) => Object.values(check.options).filter((o) => o.atMost !== undefined).map((o) => [check.id, o, check.options[o.atMost as string]] as const));
     expect(pairs.map(([id, low]) => `${id}:${low.flag}`)).toEqual(expect.arrayContaining(['locks:lock-warn', 'idle-in-transaction:idle-warn', 'connections:connections-warn', 'replication-lag:lag-bytes-warn']));
     for (const [, low, high] of pairs) expect(high?.kind).toBe(low.kind);
+    // A check with an X-warn and an X-fail flag declares the pair, so a new check cannot forget it.
+    // old-snapshots is the exception: its two thresholds apply to different runs (--concurrently or not).
+    for (const check of CHECKS.filter((c) => c.id !== 'old-snapshots')) {
+      for (const spec of Object.values(check.options)) {
+        const fail = Object.entries(check.options).find(([, o]) => o.flag === spec.flag.replace(/-warn$/, '-fail') && o !== spec);
+        if (spec.flag.endsWith('-warn') && fail) expect({ check: check.id, flag: spec.flag, atMost: spec.atMost }).toEqual({ check: check.id, flag: spec.flag, atMost: fail[0] });
+      }
+    }
   });
 
   it('inverted pairs (flags, environment, one file section), percentages over 100 and a zero lock wait: exit 2', async () => {

@@ -58,6 +58,8 @@ describe('pgpreflight check (built CLI)', () => {
       holder = await session(cluster(), 'cli-holder');
       await holder.query('BEGIN; SELECT * FROM orders LIMIT 1');
       alter = await session(cluster(), 'cli-alter');
+      // The role's lock_timeout (4s, for the quiet-server pass) must not end the queue under a slow run.
+      await alter.query('SET lock_timeout = 0');
       pending = alter.query('ALTER TABLE orders ADD COLUMN note text').catch((e: Error) => e);
       await waitUntilWaiting(cluster() as Cluster, 'cli-alter');
     });

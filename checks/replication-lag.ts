@@ -14,7 +14,8 @@ export const REPLICAS_SQL = `
 SELECT pid, usename AS "user", application_name AS application,
        host(client_addr) AS client, state, sync_state,
        pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 AS replay_lag_bytes,
-       EXTRACT(EPOCH FROM replay_lag)::float8 AS replay_lag_seconds
+       EXTRACT(EPOCH FROM replay_lag)::float8 AS replay_lag_seconds,
+       pg_wal_lsn_diff(flush_lsn, replay_lsn)::float8 AS unreplayed_bytes
   FROM pg_stat_replication
  ORDER BY pid`;
 
@@ -39,6 +40,8 @@ interface ReplicaRow {
   sync_state: string | null;
   replay_lag_bytes: number | null;
   replay_lag_seconds: number | null;
+  /** WAL the standby has received and flushed but not replayed. */
+  unreplayed_bytes: number | null;
 }
 
 interface SlotRow {
@@ -96,12 +99,20 @@ export default defineCheck<Option>({
       const bytes = r.replay_lag_bytes;
       // replay_lag lingers after a standby catches up; with no bytes outstanding it is stale.
       const seconds = bytes === 0 ? 0 : r.replay_lag_seconds;
-      const details = { replayLagBytes: bytes, replayLagSeconds: seconds, syncState: r.sync_state };
+      const details = { replayLagBytes: bytes, replayLagSeconds: seconds, syncState: r.sync_state, unreplayedBytes: r.unreplayed_bytes };
       let severity: Finding['severity'] = 'info';
       const reasons: string[] = [];
       const over = (value: number | null, limit: number | null): boolean => value !== null && limit !== null && value >= limit;
       if (over(bytes, options.bytesFail) || over(seconds === null ? null : seconds * 1000, options.timeFail)) severity = 'fail';
       else if (over(bytes, options.bytesWarn) || over(seconds === null ? null : seconds * 1000, options.timeWarn)) severity = 'warn';
+      // Replay stuck while WAL still arrives: the standby holds what it has not replayed
+      // (paused with pg_wal_replay_pause(), or held back by conflicting standby queries), and
+      // every record the migration writes will wait there too. That is known within one look.
+      const stalled = r.unreplayed_bytes !== null && options.bytesWarn !== null && r.unreplayed_bytes >= options.bytesWarn && seconds !== null && options.timeWarn !== null && seconds * 1000 >= options.timeWarn;
+      if (stalled) {
+        severity = 'fail';
+        reasons.push(`replay is stalled: it received ${formatBytes(r.unreplayed_bytes ?? 0)} it has not replayed; replay may be paused. On the standby: SELECT pg_is_wal_replay_paused(); if true, SELECT pg_wal_replay_resume(); else look for queries holding replay back (max_standby_streaming_delay)`);
+      }
       if (r.state !== 'streaming') {
         reasons.push(`state is ${r.state}, not streaming`);
         if (severity === 'info') severity = 'warn';
@@ -113,7 +124,8 @@ export default defineCheck<Option>({
       findings.push({
         kind: 'replica', severity, ...base, ageSeconds: seconds,
         message: `replica ${name} (${r.sync_state ?? 'async'}): replay lag ${bytes === null ? 'unknown' : formatBytes(bytes)}${seconds === null ? '' : `, ${formatDuration(seconds * 1000)}`}${reasons.length ? `; ${reasons.join('; ')}` : ''}`,
-        details,
+        remediation: stalled ? { sql: 'SELECT pg_wal_replay_resume();', note: 'run on the standby when SELECT pg_is_wal_replay_paused() there says t; otherwise cancel the standby queries that hold replay back' } : undefined,
+        details: { ...details, replayStalled: stalled },
       });
     }
     for (const slot of slots) {

@@ -1,11 +1,15 @@
 import { conflicts } from '../src/core/lock-modes.js';
-import type { Finding, Severity, Snapshot } from '../src/core/types.js';
+import type { Finding, ServerInfo, Severity, Snapshot } from '../src/core/types.js';
 import { defineCheck, statusOf } from './types.js';
-import { age, byHolder, describeHolder, locksOnTarget, PG_MONITOR_HINT, remediationFor, sessionFields, type TargetLock } from './support.js';
+import { age, byHolder, describeHolder, holdAgeSeconds, holderState, locksOnTarget, pgMonitorHint, remediationFor, sessionFields, targetQueue, type TargetLock } from './support.js';
 
 type Option = 'warn' | 'fail';
 
-/** waiter pid → the pids blocking it (0 = a prepared transaction), from pg_blocking_pids. */
+/**
+ * waiter pid → the pids blocking it (0 = a prepared transaction), from pg_blocking_pids, for
+ * every kind of wait (row waits included): who blocks whom anywhere. The locks check counts
+ * only the target's queue (targetQueue in support.ts); this graph names chains and roots.
+ */
 export function blockingGraph(snapshot: Snapshot): Map<number, number[]> {
   const graph = new Map<number, number[]>();
   for (const lock of snapshot.locks) {
@@ -60,25 +64,25 @@ function blocksConcurrentBuild(entry: TargetLock): boolean {
   return entry.lock.granted && entry.session?.backendType !== 'autovacuum worker' && conflicts(entry.lock.mode, 'ShareLock');
 }
 
-function holderSeverity(entry: TargetLock, limits: Record<Option, number | null>, concurrently: boolean): { severity: Severity; note?: string } {
+function holderSeverity(entry: TargetLock, limits: Record<Option, number | null>, concurrently: boolean, server: ServerInfo): { severity: Severity; note?: string } {
   if (!entry.conflicting) return { severity: 'info' };
   if (concurrently && blocksConcurrentBuild(entry)) {
     return { severity: 'fail', note: 'an open transaction that wrote to the table: CREATE INDEX CONCURRENTLY waits for it to end, however young' };
   }
   const s = entry.session;
-  if (s?.hidden) return { severity: 'error', note: PG_MONITOR_HINT };
+  if (holderState(s, server) === 'hidden') return { severity: 'error', note: pgMonitorHint(server.currentUser) };
   if (s?.backendType === 'autovacuum worker') {
     // An ordinary autovacuum is cancelled by conflicting DDL after deadlock_timeout; an
     // anti-wraparound one is not and makes the migration wait (../shared/postgres-facts.md).
     return /to prevent wraparound/.test(s.query ?? '')
       ? { severity: 'fail', note: 'an anti-wraparound autovacuum is not cancelled by DDL: the migration would wait for it to finish' }
-      : { severity: 'warn', note: 'an ordinary autovacuum is cancelled by the migration after deadlock_timeout' };
+      : { severity: 'info', note: 'an ordinary autovacuum is cancelled by the migration after deadlock_timeout' };
   }
-  const seconds = entry.prepared ? entry.prepared.ageSeconds : s?.xactAgeSeconds ?? null;
+  const seconds = holdAgeSeconds(entry);
   if (seconds === null) {
-    return entry.session || entry.prepared
-      ? { severity: 'error', note: 'the holder\'s transaction age is not visible; ' + PG_MONITOR_HINT }
-      : { severity: 'warn', note: 'the holder is no longer in pg_stat_activity (it may just have ended)' };
+    return entry.prepared || entry.lock.pid !== null
+      ? { severity: 'warn', note: `its transaction start is not reported (${s?.backendType ?? 'unknown backend type'}${s?.state ? `, state ${s.state}` : ''}), so its age is unknown` }
+      : { severity: 'warn', note: 'a prepared transaction not found in pg_prepared_xacts (it may just have finished)' };
   }
   const ms = seconds * 1000;
   if (limits.fail !== null && ms >= limits.fail) return { severity: 'fail' };
@@ -100,24 +104,27 @@ export default defineCheck<Option>({
     const findings: Finding[] = [];
     for (const target of snapshot.targets) {
       const limits = optionsFor(target);
-      const entries = byHolder(locksOnTarget(snapshot, target).map((e) => (concurrently && blocksConcurrentBuild(e) ? { ...e, conflicting: true } : e)));
+      const onTarget = locksOnTarget(snapshot, target);
+      const entries = byHolder(onTarget.map((e) => (concurrently && blocksConcurrentBuild(e) ? { ...e, conflicting: true } : e)));
       const waiters = entries.filter((e) => !e.lock.granted);
-      // Who waits behind each holder, directly or down any chain (a waiter can be blocked by
-      // several holders at once: each of them is a root of the queue), to put roots first.
+      // Who waits in the target's queue behind each holder, directly or down the queue (a
+      // waiter can be blocked by several holders at once: each of them is a root of the
+      // queue), to put roots first. Sessions waiting for a row are not in that queue.
+      const queue = targetQueue(onTarget);
       const behind = new Map<number, number>();
       for (const entry of entries) {
         const pid = entry.lock.pid ?? 0;
-        if (entry.lock.granted && !behind.has(pid)) behind.set(pid, waitersBehind(pid, graph).size);
+        if (entry.lock.granted && !behind.has(pid)) behind.set(pid, waitersBehind(pid, queue).size);
       }
       const holders = entries
         .filter((e) => e.lock.granted)
         .sort((a, b) => (behind.get(b.lock.pid ?? 0) ?? 0) - (behind.get(a.lock.pid ?? 0) ?? 0) || holderAge(b) - holderAge(a));
       for (const entry of holders) {
         const blocked = behind.get(entry.lock.pid ?? 0) ?? 0;
-        const judged = holderSeverity(entry, limits, concurrently);
+        const judged = holderSeverity(entry, limits, concurrently, snapshot.server);
         // A conflicting holder with a queue behind it is the root of the outage, however young.
         const { severity, note } = entry.conflicting && blocked > 0 && judged.severity !== 'error' ? { ...judged, severity: 'fail' as const } : judged;
-        const seconds = entry.prepared ? entry.prepared.ageSeconds : entry.session?.xactAgeSeconds ?? null;
+        const seconds = holdAgeSeconds(entry);
         findings.push({
           kind: 'lock-holder', severity, target: target.qualifiedName,
           message: `${describeHolder(entry)} holds ${entry.lock.mode} on ${entry.relation.name}${conflicts(entry.lock.mode, target.lockMode) ? ` (conflicts with ${target.lockMode})` : ''}, transaction open ${age(seconds)}${blocked > 0 ? `, ${blocked} waiting behind it` : ''}${note ? `: ${note}` : ''}`,
@@ -156,5 +163,5 @@ export default defineCheck<Option>({
 });
 
 function holderAge(entry: TargetLock): number {
-  return entry.prepared ? entry.prepared.ageSeconds : entry.session?.xactAgeSeconds ?? 0;
+  return holdAgeSeconds(entry) ?? 0;
 }

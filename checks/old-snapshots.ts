@@ -9,7 +9,7 @@
 import type { Finding, Severity } from '../src/core/types.js';
 import { formatCount, formatDuration } from '../src/core/units.js';
 import { defineCheck, statusOf } from './types.js';
-import { age, PG_MONITOR_HINT, remediationFor, sessionFields } from './support.js';
+import { age, pgMonitorHint, remediationFor, sessionFields } from './support.js';
 
 // Every session holding a snapshot is non-idle, so the core snapshot already lists it,
 // with age(backend_xmin): this check needs no query of its own.
@@ -34,13 +34,17 @@ export default defineCheck<Option>({
       if (s.backendXmin === null || s.database !== snapshot.server.database) continue;
       if ((s.leaderPid !== null && s.leaderPid !== s.pid) || s.backendType === 'autovacuum worker') continue;
       // The snapshot is at most as old as the transaction holding it. For a hidden session
-      // xact_start is NULL, whatever the age column says.
-      const seconds = s.hidden ? null : s.xactAgeSeconds;
+      // xact_start is NULL, whatever the age column says; that only happens when the role
+      // lacks pg_read_all_stats. A visible one with no transaction start holds no snapshot
+      // of a transaction any more (it ended between the reads of the view's columns).
+      const hidden = s.hidden && !snapshot.server.canReadAllStats;
+      if (!hidden && s.xactAgeSeconds === null) continue;
+      const seconds = hidden ? null : s.xactAgeSeconds;
       let severity: Severity;
       let note = '';
       if (seconds === null) {
         severity = concurrently ? 'error' : 'info';
-        note = `; ${PG_MONITOR_HINT}`;
+        note = `; ${pgMonitorHint(snapshot.server.currentUser)}`;
       } else {
         severity = limit !== null && seconds * 1000 >= limit ? over : 'info';
       }
@@ -53,8 +57,21 @@ export default defineCheck<Option>({
         details: { backendXmin: s.backendXmin, xminAge: xids, concurrently },
       });
     }
+    // Without --concurrently an old snapshot anywhere is one fact about the database: many of
+    // them make one finding, not one each.
+    const old = findings.filter((f) => f.severity === 'warn');
+    if (!concurrently && old.length > 1) {
+      const sorted = old.sort((a, b) => (b.ageSeconds ?? 0) - (a.ageSeconds ?? 0));
+      const oldest = sorted[0] as Finding;
+      const shown = sorted.slice(0, 10).map((f) => f.pid);
+      findings.splice(0, findings.length, ...findings.filter((f) => f.severity !== 'warn'), {
+        ...oldest,
+        message: `${old.length} sessions hold a snapshot in a transaction open over ${formatDuration(limit ?? 0)}; the oldest: ${oldest.message}`,
+        details: { ...oldest.details, sessions: old.length, pids: `${shown.join(', ')}${old.length > shown.length ? ', ...' : ''}` },
+      });
+    }
     const status = statusOf(findings);
-    const flagged = findings.filter((f) => f.severity !== 'info').length;
+    const flagged = findings.filter((f) => f.severity !== 'info').reduce((n, f) => n + Number(f.details?.sessions ?? 1), 0);
     const summary =
       flagged > 0
         ? concurrently

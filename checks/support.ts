@@ -1,7 +1,7 @@
 // Blame by lock: what holds or awaits a lock on a target relation, who that is, and
 // what to do about it. Shared by the checks that look at the target's locks.
 import { conflicts } from '../src/core/lock-modes.js';
-import type { Finding, LockRow, PreparedTransaction, Remediation, Session, Snapshot, Target, TargetRelation } from '../src/core/types.js';
+import type { Finding, LockRow, PreparedTransaction, Remediation, ServerInfo, Session, Snapshot, Target, TargetRelation } from '../src/core/types.js';
 import { formatDuration } from '../src/core/units.js';
 
 export interface TargetLock {
@@ -24,17 +24,57 @@ export function preparedByVirtualTransaction(snapshot: Snapshot): Map<string, Pr
   return map;
 }
 
-/** Every lock on the target's relations, with its holder or waiter identified. */
+/**
+ * Whether the lock row's session is still in the transaction that took the lock.
+ * pg_locks and pg_stat_activity are not one snapshot (../shared/postgres-facts.md, "Under
+ * load"): the core query reads pg_locks first, so pg_stat_activity shows each backend at
+ * the same moment or later. A session it shows `idle`, or with no transaction start while
+ * not running a statement, or not at all, has ended that transaction since, and with it the
+ * lock: it blocks nothing. A session the role may not see is `hidden`, which only happens
+ * when the role lacks pg_read_all_stats. `active` with no transaction start is a utility
+ * command between its internal transactions (CREATE INDEX CONCURRENTLY, VACUUM), still
+ * holding its session-level lock: open.
+ */
+export type HolderState = 'open' | 'ended' | 'hidden';
+
+export function holderState(session: Session | undefined, server: Pick<ServerInfo, 'canReadAllStats'>): HolderState {
+  if (!session) return 'ended';
+  if (session.hidden && !server.canReadAllStats) return 'hidden';
+  if (session.state === 'idle') return 'ended';
+  if (session.xactAgeSeconds === null && isIdleInTransaction(session)) return 'ended';
+  return 'open';
+}
+
+/**
+ * How long the lock has been held: the prepared transaction's age, else the session's
+ * transaction age, else (a utility command between its internal transactions) its
+ * statement's age; null when not visible.
+ */
+export function holdAgeSeconds(entry: Pick<TargetLock, 'session' | 'prepared'>): number | null {
+  if (entry.prepared) return entry.prepared.ageSeconds;
+  const s = entry.session;
+  if (!s) return null;
+  return s.xactAgeSeconds ?? (s.state === 'active' ? s.queryAgeSeconds : null);
+}
+
+/**
+ * Every relation lock on the target's relations, held or awaited by a transaction that is
+ * still open, with its holder or waiter identified. Only `locktype = 'relation'` locks
+ * conflict with the migration's lock on the table: a `tuple` lock carries the table's oid
+ * in pg_locks.relation but is a wait for one row, and `transactionid` waits are row waits
+ * too (../shared/postgres-facts.md, "Under load").
+ */
 export function locksOnTarget(snapshot: Snapshot, target: Target): TargetLock[] {
   const relations = new Map(target.relations.map((r) => [r.oid, r]));
   const sessions = sessionsByPid(snapshot);
   const prepared = preparedByVirtualTransaction(snapshot);
   const out: TargetLock[] = [];
   for (const lock of snapshot.locks) {
-    if (lock.relation === null) continue;
+    if (lock.lockType !== 'relation' || lock.relation === null) continue;
     const relation = relations.get(lock.relation);
     if (!relation) continue;
     const session = lock.pid === null ? undefined : sessions.get(lock.pid);
+    if (lock.pid !== null && holderState(session, snapshot.server) === 'ended') continue;
     // A parallel worker's locks are its leader's too; blame (and cancel) the leader once.
     if (session?.leaderPid && session.leaderPid !== session.pid && sessions.has(session.leaderPid)) continue;
     out.push({
@@ -47,6 +87,20 @@ export function locksOnTarget(snapshot: Snapshot, target: Target): TargetLock[] 
     });
   }
   return out;
+}
+
+/**
+ * The queue on the target, as waiter pid → the pids it waits for: only sessions waiting
+ * for a relation lock on one of the target's relations. This is the queue the migration
+ * would join; row-level waits (`tuple`, `transactionid`) are not in it.
+ */
+export function targetQueue(entries: readonly TargetLock[]): Map<number, number[]> {
+  const graph = new Map<number, number[]>();
+  for (const entry of entries) {
+    if (entry.lock.granted || entry.lock.pid === null) continue;
+    graph.set(entry.lock.pid, [...new Set([...(graph.get(entry.lock.pid) ?? []), ...entry.lock.blockingPids])]);
+  }
+  return graph;
 }
 
 /** One entry per holding or waiting backend (or prepared transaction), keeping its most relevant lock. */
@@ -127,7 +181,14 @@ export function describeHolder(entry: TargetLock): string {
   return `pid ${s.pid} (${[s.user, s.application].filter(Boolean).join(', ')}${s.state ? `, ${s.state}` : ''})`;
 }
 
-export const PG_MONITOR_HINT = 'the checker cannot see this session: grant it pg_monitor (GRANT pg_monitor TO <role>) so it can read every session';
+/** What to do when the role lacks pg_read_all_stats (only then is a session hidden). */
+export function pgMonitorHint(role: string): string {
+  return `the checker cannot see this session: grant its role pg_monitor (GRANT pg_monitor TO ${quoteRole(role)}) so it can read every session`;
+}
+
+function quoteRole(role: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(role) ? role : `"${role.replace(/"/g, '""')}"`;
+}
 
 export function age(seconds: number | null | undefined): string {
   return seconds === null || seconds === undefined ? 'unknown age' : formatDuration(seconds * 1000);

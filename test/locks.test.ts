@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkOf, findingsOf, gate, sleep, taggedSession, useCluster, waitUntilWaiting } from './helpers.js';
+import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster();
 const open: pg.Client[] = [];
@@ -144,5 +144,88 @@ describe('locks', () => {
     expect(findingsOf(queued, 'locks', 'lock-waiter').find((f) => f.pid === alter.pid)?.blockedBy).toEqual([0]);
     await cluster().sql("ROLLBACK PREPARED 'locks-gid-1'");
     await pending;
+  });
+});
+
+/** Polls pg_locks until a row matching `where` exists. */
+async function untilLock(where: string): Promise<void> {
+  await waitFor(cluster(), `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE ${where}`);
+}
+
+describe('locks: row-level waits are not a table lock queue', () => {
+  // Thresholds no staged session reaches on a loaded machine: these tests are about which
+  // waits count, not about ages.
+  const CALM = { 'lock-warn': '1min', 'lock-fail': '2min', 'idle-warn': '1min', 'idle-fail': '2min', 'long-query-warn': '1min', 'long-query-fail': '2min' };
+
+  it('a young holder with a writer waiting for its row passes: the row waiter is not in the queue the migration joins', async () => {
+    const holder = await tagged('locks-row-holder');
+    await holder.client.query('BEGIN; UPDATE orders SET note = note WHERE id = 2');
+    const waiter = await tagged('locks-row-waiter');
+    const pending = waiter.client.query('UPDATE orders SET note = note WHERE id = 2').catch((e: Error) => e);
+    await untilLock(`a.application_name = 'locks-row-waiter' AND l.locktype = 'transactionid' AND NOT l.granted`);
+    const report = await gate(cluster(), { only: ['locks', 'ddl-in-progress', 'long-running-queries', 'idle-in-transaction'], flags: CALM });
+    expect(checkOf(report, 'locks').status).toBe('pass');
+    expect(findingsOf(report, 'locks', 'lock-holder').find((f) => f.pid === holder.pid)).toMatchObject({ severity: 'info', details: { conflicting: true, waitingBehind: 0 } });
+    expect(findingsOf(report, 'locks', 'lock-waiter')).toEqual([]);
+    expect(checkOf(report, 'ddl-in-progress').status).toBe('pass');
+    expect(report.verdict).toBe('pass');
+    // The built CLI, as a pipeline runs it: exit 0.
+    const cli = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--only', 'locks,ddl-in-progress', ...Object.entries(CALM).flatMap(([k, v]) => [`--${k}`, v])]);
+    expect(cli.code).toBe(0);
+    await holder.client.query('ROLLBACK');
+    await pending;
+  });
+
+  it('a waiting `tuple` lock (two writers behind one row) is neither a lock queue nor DDL in progress', async () => {
+    const holder = await tagged('locks-tuple-holder');
+    await holder.client.query('BEGIN; UPDATE orders SET note = note WHERE id = 3');
+    const first = await tagged('locks-tuple-first');
+    const firstPending = first.client.query('UPDATE orders SET note = note WHERE id = 3').catch((e: Error) => e);
+    await untilLock(`a.application_name = 'locks-tuple-first' AND l.locktype = 'transactionid' AND NOT l.granted`);
+    const second = await tagged('locks-tuple-second');
+    const secondPending = second.client.query('UPDATE orders SET note = note WHERE id = 3').catch((e: Error) => e);
+    // The second writer waits for the tuple lock the first holds: a `tuple` row carrying orders' oid.
+    await untilLock(`a.application_name = 'locks-tuple-second' AND l.locktype = 'tuple' AND NOT l.granted AND l.relation = 'orders'::regclass`);
+    const report = await gate(cluster(), { only: ['locks', 'ddl-in-progress'], flags: CALM });
+    expect(findingsOf(report, 'locks', 'lock-waiter')).toEqual([]);
+    expect(checkOf(report, 'locks').status).toBe('pass');
+    expect(checkOf(report, 'ddl-in-progress').status).toBe('pass');
+    await holder.client.query('ROLLBACK');
+    await Promise.all([firstPending, secondPending]);
+  });
+
+  it('sibling: SELECT ... FOR UPDATE waiting on a row (a tuple lock in AccessExclusiveLock mode) is not DDL either', async () => {
+    const holder = await tagged('locks-forupdate-holder');
+    await holder.client.query('BEGIN; SELECT * FROM orders WHERE id = 4 FOR UPDATE');
+    const first = await tagged('locks-forupdate-first');
+    const firstPending = first.client.query('SELECT * FROM orders WHERE id = 4 FOR UPDATE').catch((e: Error) => e);
+    await untilLock(`a.application_name = 'locks-forupdate-first' AND l.locktype = 'transactionid' AND NOT l.granted`);
+    const second = await tagged('locks-forupdate-second');
+    const secondPending = second.client.query('SELECT * FROM orders WHERE id = 4 FOR UPDATE').catch((e: Error) => e);
+    await untilLock(`a.application_name = 'locks-forupdate-second' AND l.locktype = 'tuple' AND NOT l.granted AND l.mode = 'AccessExclusiveLock'`);
+    const report = await gate(cluster(), { only: ['locks', 'ddl-in-progress'], flags: CALM });
+    expect(checkOf(report, 'ddl-in-progress').status).toBe('pass');
+    expect(findingsOf(report, 'locks', 'lock-waiter')).toEqual([]);
+    await holder.client.query('ROLLBACK');
+    await Promise.all([firstPending, secondPending]);
+  });
+
+  it('a real table lock queue still fails, however young its root, with row waiters around it', async () => {
+    const holder = await tagged('locks-mixed-holder');
+    await holder.client.query('BEGIN; UPDATE orders SET note = note WHERE id = 5');
+    const rowWaiter = await tagged('locks-mixed-row');
+    const rowPending = rowWaiter.client.query('UPDATE orders SET note = note WHERE id = 5').catch((e: Error) => e);
+    await untilLock(`a.application_name = 'locks-mixed-row' AND l.locktype = 'transactionid' AND NOT l.granted`);
+    const alter = await tagged('locks-mixed-alter');
+    const alterPending = alter.client.query('ALTER TABLE orders ADD COLUMN mixed int').catch((e: Error) => e);
+    await waitUntilWaiting(cluster(), 'locks-mixed-alter');
+    const report = await gate(cluster(), { only: ['locks'], flags: CALM });
+    expect(checkOf(report, 'locks').status).toBe('fail');
+    expect(findingsOf(report, 'locks', 'lock-waiter').map((f) => f.pid)).toEqual([alter.pid]);
+    // Both writers hold RowExclusiveLock and the ALTER waits for both: each is a root of one waiter.
+    expect(findingsOf(report, 'locks', 'lock-holder').find((f) => f.pid === holder.pid)).toMatchObject({ severity: 'fail', details: { waitingBehind: 1 } });
+    await holder.client.query('ROLLBACK');
+    await Promise.allSettled([rowPending, alterPending]);
+    await cluster().sql('ALTER TABLE orders DROP COLUMN IF EXISTS mixed');
   });
 });

@@ -38,6 +38,8 @@ export interface CheckQuery {
   name: string;
   sql: VersionedSql;
   params?: (context: QueryContext) => unknown[];
+  /** Read only when this returns true (absent: always), e.g. only when an option asks for it. */
+  when?: (context: QueryContext) => boolean;
   /**
    * When it returns a number of milliseconds, the query is read a second time that long
    * after the first read, in the same transaction, and those rows are stored under
@@ -59,6 +61,14 @@ export interface EvaluateContext<K extends string> {
   concurrently: boolean;
   /** The analyzed statements of `check --migration`, when given (see checks/migration-risk). */
   migration?: MigrationAnalysis;
+  /** Settings the migration's own session will have, when known (`run` sets them through PGOPTIONS). */
+  migrationSession?: MigrationSession;
+}
+
+/** What `run` sets on the migration's session (PGOPTIONS), so the gate judges that session and not a bare one. */
+export interface MigrationSession {
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
 }
 
 export type CheckOutcome = Omit<CheckResult, 'id' | 'title'>;
@@ -71,6 +81,12 @@ export interface CheckDefinition<K extends string = string> {
   /** What the connecting role needs for this check to see everything. */
   privileges: string;
   options: Record<K, OptionSpec>;
+  /**
+   * True when waiting cannot change what it finds (a fact about the table, the roles or the
+   * migration, not about the moment): a gate blocked only by such checks is not retried by
+   * --wait or `run`.
+   */
+  unchangedByWaiting?: boolean;
   queries?: readonly CheckQuery[];
   /** Evaluates the --replica-url standbys (snapshot.replicas): the runner reads them only for such a check. */
   usesReplicas?: boolean;

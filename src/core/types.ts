@@ -165,6 +165,8 @@ export interface Snapshot {
   /** Locks on target relations, every waiting lock, and prepared transactions' xid locks. */
   locks: LockRow[];
   prepared: PreparedTransaction[];
+  /** Client sessions connected to this database, other than the checker's own (another role's count too). */
+  clientSessions: number;
   /** Rows of the extra queries that selected checks declared, by query name. */
   extra: Record<string, Record<string, unknown>[]>;
   /** The --replica-url standbys, when given and a selected check reads them. */

@@ -70,8 +70,13 @@ SELECT i.ord, i.name AS input, i.oid::int8 AS oid, n.nspname AS schema, c.relnam
  ORDER BY i.ord`;
 
 /**
- * The run's one look at pg_locks and pg_stat_activity, in a single statement so both
- * describe the same instant. Filtering happens here, not in Node, so a server with
+ * The run's one look at pg_locks and pg_stat_activity, in a single statement. They are
+ * still not one snapshot (../shared/postgres-facts.md, "Under load"): pg_locks is read when
+ * the first output column's subquery runs, pg_stat_activity after it, once, and then kept
+ * for the rest of the transaction. That order matters: a transaction seen in
+ * pg_stat_activity was already open when pg_locks was read, or began after it, so a lock
+ * is never blamed on an older transaction than the one that held it; a holder whose
+ * transaction ended in between shows as idle (checks/support.ts, holderState). Filtering happens here, not in Node, so a server with
  * tens of thousands of locks sends only what matters: locks on the target relations
  * ($1), every waiting lock (with pg_blocking_pids, called for waiters only), and the
  * transaction-id locks of prepared transactions, whose locks have no pid
@@ -119,7 +124,11 @@ WITH db AS (
 )
 SELECT (SELECT COALESCE(json_agg(locks), '[]') FROM locks) AS locks,
        (SELECT COALESCE(json_agg(sessions), '[]') FROM sessions) AS sessions,
-       (SELECT COALESCE(json_agg(prepared), '[]') FROM prepared) AS prepared`;
+       (SELECT COALESCE(json_agg(prepared), '[]') FROM prepared) AS prepared,
+       -- Sessions that could queue behind the migration; another role's show a NULL backend_type without pg_read_all_stats.
+       (SELECT count(*) FROM pg_stat_activity a
+         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+           AND (a.backend_type = 'client backend' OR a.backend_type IS NULL))::int AS client_sessions`;
 
 /** pg_catalog first on this transaction's search_path (see pinCatalogSearchPath in src/gate/snapshot.ts). One round trip; every function and operator is schema-qualified, since nothing is pinned yet. */
 export const PIN_CATALOG_SEARCH_PATH_SQL = `

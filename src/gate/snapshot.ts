@@ -189,13 +189,13 @@ export async function takeSnapshot(client: pg.Client, request: SnapshotRequest):
     const extra: Snapshot['extra'] = {};
     const context: QueryContext = { targets, relationOids, options: request.options };
     for (const query of [...request.checks.flatMap((check) => check.queries ?? []), ...(request.queries ?? [])]) {
-      if (query.name in extra) continue;
+      if (query.name in extra || (query.when && !query.when(context))) continue;
       const result = await client.query<Row>(sqlFor(query.sql, server.versionNum), query.params?.(context) ?? []);
       extra[query.name] = result.rows;
     }
     for (const query of request.checks.flatMap((check) => check.queries ?? [])) {
       const pauseMs = query.resampleAfterMs?.(context) ?? null;
-      if (pauseMs === null || resampledName(query.name) in extra) continue;
+      if (pauseMs === null || resampledName(query.name) in extra || (query.when && !query.when(context))) continue;
       if (pauseMs + 1000 >= timeout) {
         throw new PreflightError(`reading ${query.name} twice ${pauseMs} ms apart does not fit in the ${timeout} ms left of --timeout: raise --timeout or shorten the sample`);
       }
@@ -214,6 +214,7 @@ export async function takeSnapshot(client: pg.Client, request: SnapshotRequest):
       sessions: (core.sessions as Row[]).map(toSession),
       locks: (core.locks as Row[]).map(toLock),
       prepared: (core.prepared as Row[]).map(toPrepared),
+      clientSessions: num(core.client_sessions ?? 0),
       extra,
     };
   } catch (error) {

@@ -11,6 +11,7 @@ export default defineCheck<Option>({
   title: 'Migration risk',
   why: 'A rewrite or full scan under a lock that blocks writes holds that lock for as long as the table takes to read; the same statement is instant on a small table and an outage on a large one.',
   privileges: 'none (pg_class is readable by every role)',
+  unchangedByWaiting: true,
   options: {
     rewriteMaxSize: { kind: 'size', default: '100MB', flag: 'rewrite-max-size', description: 'fail a rewrite or full scan under a write-blocking lock on a table of this total size or more' },
     rewriteMaxRows: { kind: 'count', default: '1000000', flag: 'rewrite-max-rows', description: 'fail a rewrite or full scan under a write-blocking lock on a table of this many estimated rows or more' },

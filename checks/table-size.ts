@@ -7,15 +7,16 @@ type Option = 'rowsWarn' | 'sizeWarn' | 'maxRows' | 'maxSize';
 export default defineCheck<Option>({
   id: 'table-size',
   title: 'Table size',
-  why: 'A migration that rewrites or scans the table holds its lock for as long as that takes; on a large table that is minutes of blocked traffic.',
+  why: 'A migration that rewrites or scans the table holds its lock for as long as that takes; on a large table that is minutes of blocked traffic. The size is a fact about the migration, not about the moment: ADD COLUMN is instant on any size. So it is information; with --migration, migration-risk judges it against what each statement does. Thresholds set here are the team\'s own policy.',
   privileges: 'none (pg_class is readable by every role)',
+  unchangedByWaiting: true,
   options: {
-    rowsWarn: { kind: 'count', atMost: 'maxRows', default: '1000000', flag: 'rows-warn', description: 'warn at this many estimated rows' },
-    sizeWarn: { kind: 'size', atMost: 'maxSize', default: '1GiB', flag: 'size-warn', description: 'warn at this total size (heap + indexes + TOAST)' },
+    rowsWarn: { kind: 'count', atMost: 'maxRows', default: null, flag: 'rows-warn', description: 'warn at this many estimated rows (off unless set)' },
+    sizeWarn: { kind: 'size', atMost: 'maxSize', default: null, flag: 'size-warn', description: 'warn at this total size, heap + indexes + TOAST (off unless set)' },
     maxRows: { kind: 'count', default: null, flag: 'max-rows', description: 'fail at this many estimated rows (off unless set)' },
     maxSize: { kind: 'size', default: null, flag: 'max-size', description: 'fail at this total size (off unless set)' },
   },
-  evaluate(snapshot, { optionsFor }) {
+  evaluate(snapshot, { optionsFor, migration }) {
     const findings: Finding[] = [];
     const block = snapshot.server.blockSize;
     for (const target of snapshot.targets) {
@@ -46,8 +47,12 @@ export default defineCheck<Option>({
         details,
       });
       if (unanalyzed.length > 0) {
+        // Without a size decision to make (no threshold set, no migration to weigh it) a
+        // missing estimate changes nothing: information. Autovacuum never analyzes a table
+        // with fewer than 50 changed rows, so small new tables stay like this for good.
+        const decides = migration !== undefined || reasons.length > 0 || limits.rowsWarn !== null || limits.sizeWarn !== null || limits.maxRows !== null || limits.maxSize !== null;
         findings.push({
-          kind: 'never-analyzed', severity: severity === 'fail' ? 'fail' : 'warn', target: target.qualifiedName,
+          kind: 'never-analyzed', severity: severity === 'fail' ? 'fail' : decides ? 'warn' : 'info', target: target.qualifiedName,
           relation: unanalyzed.map((r) => r.name).join(', '),
           message: `${unanalyzed.map((r) => r.name).join(', ')} ${unanalyzed.length === 1 ? 'has' : 'have'} never been analyzed or vacuumed: there is no row estimate, and the size may be understated. Run ANALYZE ${target.qualifiedName}`,
           remediation: { sql: `ANALYZE ${target.qualifiedName};`, note: 'collects statistics (takes ShareUpdateExclusiveLock, which does not block reads or writes)' },

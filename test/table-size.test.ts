@@ -42,10 +42,20 @@ describe('table-size', () => {
     expect(Number(findingsOf(report, 'table-size', 'table-size')[0]?.details?.toastBytes)).toBeGreaterThan(100_000);
   });
 
-  it('warns that a never-analyzed table has no estimate', async () => {
+  it('says a never-analyzed table has no estimate: information without a size decision, a warning with one', async () => {
     const report = await gate(cluster(), { tables: ['fresh'], only: ['table-size'] });
-    expect(checkOf(report, 'table-size').status).toBe('warn');
-    expect(findingsOf(report, 'table-size', 'never-analyzed')[0]).toMatchObject({ severity: 'warn', relation: 'fresh' });
+    expect(checkOf(report, 'table-size').status).toBe('pass');
+    expect(findingsOf(report, 'table-size', 'never-analyzed')[0]).toMatchObject({ severity: 'info', relation: 'fresh' });
+    const judged = await gate(cluster(), { tables: ['fresh'], only: ['table-size'], flags: { 'rows-warn': '1000' } });
+    expect(checkOf(judged, 'table-size').status).toBe('warn');
+    expect(findingsOf(judged, 'table-size', 'never-analyzed')[0]).toMatchObject({ severity: 'warn', relation: 'fresh' });
+  });
+
+  it('reports a large table as information by default: its size is a fact about the migration, not the moment', async () => {
+    // 20,000 rows over a 10,000-row policy warns only when the team sets that policy.
+    const report = await gate(cluster(), { only: ['table-size'] });
+    expect(findingsOf(report, 'table-size', 'table-size')[0]).toMatchObject({ severity: 'info', details: { rows: 20000 } });
+    expect(checkOf(await gate(cluster(), { only: ['table-size'], flags: { 'rows-warn': '10000' } }), 'table-size').status).toBe('warn');
   });
 
   it('sums the partitions of a partitioned table', async () => {

@@ -68,9 +68,10 @@ export default defineCheck<never>({
   title: 'Timeouts',
   why: 'With lock_timeout = 0 a blocked migration waits forever and every query on the table queues behind it; with idle_in_transaction_session_timeout = 0 a forgotten BEGIN holds its locks forever.',
   privileges: 'none (pg_db_role_setting and pg_settings are readable by every role); a SET inside a session cannot be seen from outside',
+  unchangedByWaiting: true,
   options: {},
   queries: [{ name: 'timeout-settings', sql: TIMEOUT_SETTINGS_SQL }],
-  evaluate(snapshot) {
+  evaluate(snapshot, { migrationSession }) {
     const findings: Finding[] = [];
     const rows = snapshot.extra['timeout-settings'] ?? [];
     const me = rows.find((r) => r.is_me === true);
@@ -79,7 +80,14 @@ export default defineCheck<never>({
     const effective = (value: unknown, source: unknown, server: number | null): Effective =>
       value === null || value === undefined ? { ms: server, source: 'server' } : { ms: timeoutMs(String(value)), source: String(source) };
 
-    if (me) {
+    if (me && migrationSession) {
+      // `run` gives the migration's own session its lock_timeout through PGOPTIONS: that is the session to judge.
+      findings.push({
+        kind: 'lock-timeout', severity: 'info', user: String(me.role),
+        message: `the migration's session gets lock_timeout = ${formatDuration(migrationSession.lockTimeoutMs)} and statement_timeout = ${formatDuration(migrationSession.statementTimeoutMs)} from run (PGOPTIONS), whatever the role's own setting`,
+        details: { setting: 'lock_timeout', valueMs: migrationSession.lockTimeoutMs, source: 'run (PGOPTIONS)', database: String(me.database) },
+      });
+    } else if (me) {
       // Our reset_val already folds in everything a new session of this role gets here.
       const lock: Effective = { ms: timeoutMs(String(me.reset_lock_timeout)), source: me.lock_timeout_source === null ? 'server' : String(me.lock_timeout_source) };
       const role = String(me.role);
@@ -120,10 +128,14 @@ export default defineCheck<never>({
     const status = statusOf(findings);
     const lockOff = findings.some((f) => f.kind === 'lock-timeout' && f.severity === 'warn');
     const roles = [...new Set(unguarded)];
-    const summary = [
-      lockOff ? `lock_timeout is 0 for ${String(me?.role)}` : null,
-      roles.length > 0 ? `no idle_in_transaction_session_timeout for role(s) ${roles.join(', ')}` : null,
-    ].filter(Boolean).join('; ') || 'lock_timeout is set for the connecting role; every role with open sessions has an idle-in-transaction timeout';
+    const unknown = [...new Set(findings.filter((f) => f.kind === 'idle-timeout-unknown').map((f) => String(f.user)))];
+    const lockSource = migrationSession ? 'lock_timeout is set for the migration\'s session (run)' : 'lock_timeout is set for the connecting role';
+    const summary =
+      [
+        lockOff ? `lock_timeout is 0 for ${String(me?.role)}` : null,
+        roles.length > 0 ? `no idle_in_transaction_session_timeout for role(s) ${roles.join(', ')}` : null,
+        unknown.length > 0 ? `idle_in_transaction_session_timeout unknown for role(s) ${unknown.join(', ')}` : null,
+      ].filter(Boolean).join('; ') || `${lockSource}; every role with open sessions has an idle-in-transaction timeout`;
     return { status, summary, findings };
   },
 });

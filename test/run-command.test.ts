@@ -92,6 +92,8 @@ async function inTransaction(pid: number): Promise<boolean> {
 describe('pgpreflight run', () => {
   beforeAll(async () => {
     await cluster().sql('CREATE TABLE orders (id int PRIMARY KEY, total int); INSERT INTO orders SELECT g, g FROM generate_series(1, 100) g; ANALYZE orders');
+    // Sessions of the role have an idle timeout; its lock_timeout stays 0, as a fresh server's.
+    await cluster().sql("ALTER ROLE postgres SET idle_in_transaction_session_timeout = '10min'");
   });
 
   const base = (): string[] => ['run', '--url', cluster().url(), '--table', 'orders', ...GATE];
@@ -116,7 +118,7 @@ describe('pgpreflight run', () => {
   it('never starts the command when the gate blocks, and exits as the gate does', async () => {
     await freshHolder();
     await sleep(400);
-    const result = await runCli([...base(), '--lock-fail', '200ms', ...psql('CREATE TABLE started_marker ()')]);
+    const result = await runCli([...base(), '--lock-fail', '200ms', '--retries', '0', ...psql('CREATE TABLE started_marker ()')]);
     expect(result.code).toBe(1);
     const { rows } = await cluster().sql("SELECT to_regclass('started_marker') AS oid");
     expect(rows[0]?.oid).toBeNull();
@@ -180,7 +182,7 @@ describe('pgpreflight run', () => {
     writeFileSync(file, 'ALTER TABLE orders ADD COLUMN from_file int;\n');
     const holder = await freshHolder();
     await sleep(400);
-    const args = ['run', '--url', cluster().url(), '--migration', file, ...GATE, '--lock-fail', '200ms', '--', PSQL, cluster().url(), '-X', '-v', 'ON_ERROR_STOP=1', '-f', file];
+    const args = ['run', '--url', cluster().url(), '--migration', file, ...GATE, '--lock-fail', '200ms', '--retries', '0', '--', PSQL, cluster().url(), '-X', '-v', 'ON_ERROR_STOP=1', '-f', file];
     const blocked = await runCli(args);
     expect(blocked.code).toBe(1);
     expect(attemptLines(blocked.stderr)[0]).toContain('command not started');
@@ -188,6 +190,60 @@ describe('pgpreflight run', () => {
     const clean = await runCli(args);
     expect(clean.code).toBe(0);
     expect(await hasColumn('from_file')).toBe(true);
+  });
+
+  it('retries its first gate: once the blocker leaves, the command runs', async () => {
+    const holder = await freshHolder();
+    await sleep(400);
+    const run = start([...base(), '--lock-fail', '200ms', '--retry-delay', '200ms', ...psql('ALTER TABLE orders ADD COLUMN after_gate int')]);
+    await until(() => /attempt 1\/6: gate fail .*command not started; retrying in/.test(run.stderr()), 'a first blocked gate, retried');
+    await holder.client.query('COMMIT');
+    expect(await run.exited).toBe(0);
+    expect(attemptLines(run.stderr()).at(-1)).toMatch(/command succeeded/);
+    expect(await hasColumn('after_gate')).toBe(true);
+  });
+
+  it('--wait looks again until the gate opens, as check --wait does, before the attempt', async () => {
+    const holder = await freshHolder();
+    await sleep(400);
+    const run = start([...base(), '--lock-fail', '200ms', '--retries', '0', '--wait', '1min', '--wait-max-interval', '300ms', ...psql('ALTER TABLE orders ADD COLUMN after_wait int')]);
+    await until(() => /^pgpreflight: attempt 1 .*blocked: .*locks/m.test(run.stderr()), "a first --wait look that is blocked");
+    await holder.client.query('COMMIT');
+    expect(await run.exited).toBe(0);
+    expect(run.stderr()).toMatch(/gate open/);
+    expect(attemptLines(run.stderr())).toHaveLength(1);
+    expect(await hasColumn('after_wait')).toBe(true);
+  });
+
+  it('retries past a transient gate error (the role has no free connection slot) instead of exiting 2', async () => {
+    await cluster().sql('CREATE ROLE rn_gate LOGIN IN ROLE pg_monitor CONNECTION LIMIT 0');
+    try {
+      const run = start(['run', '--url', cluster().url({ user: 'rn_gate' }), '--table', 'orders', ...GATE, '--retry-delay', '200ms', ...psql('ALTER TABLE orders ADD COLUMN after_transient int')]);
+      await until(() => /attempt 1\/6: gate could not look .*no free connection slots.*retrying in/.test(run.stderr()), 'a transient gate error, retried');
+      await cluster().sql('ALTER ROLE rn_gate CONNECTION LIMIT -1');
+      expect(await run.exited).toBe(0);
+      expect(await hasColumn('after_transient')).toBe(true);
+    } finally {
+      await cluster().sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rn_gate'");
+      await cluster().sql('DROP ROLE rn_gate');
+    }
+  });
+
+  it('sibling: a gate blocked by what waiting cannot change (the table\'s size) is not retried', async () => {
+    const result = await runCli(['run', '--url', cluster().url(), '--table', 'orders', '--only', 'table-size', '--max-rows', '1', '--retry-delay', '100ms', ...psql('CREATE TABLE size_marker ()')]);
+    expect(result.code).toBe(1);
+    const lines = attemptLines(result.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/command not started; exit 1, not retried/);
+  });
+
+  it('judges the session it will run: the lock_timeout it sets through PGOPTIONS counts as set, even under --fail-on warn', async () => {
+    // The role gets no lock_timeout of its own: a bare session of it would warn.
+    const bare = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--only', 'timeouts', '--fail-on', 'warn', '--format', 'json']);
+    expect(bare.code).toBe(1);
+    const result = await runCli(['run', '--url', cluster().url(), '--table', 'orders', '--only', 'timeouts', '--fail-on', 'warn', ...psql('SHOW lock_timeout')]);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe('4s');
   });
 
   it('does not retry a failure that is not about locks', async () => {

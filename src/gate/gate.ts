@@ -105,7 +105,11 @@ async function checkDatabase(database: GateDatabase, request: GateRequest): Prom
     const { report } = await runOnce({ ...request, connection: database.connection, replicas: database.replicas });
     const exitCode = verdictExitCode(report.verdict, request.failOn);
     const blocking = report.checks.filter((c) => exitCodeFor(c.status, request.failOn) !== 0).map((c) => c.id);
-    return { ...base, verdict: report.verdict, exitCode, blocking, report, error: null, retryable: true };
+    // Another look helps only when a blocking check can change while we wait: not a table's
+    // size, a role's settings or the migration's own statements.
+    // A verdict of skip (nothing evaluated) blocks with no blocking check: another look evaluates nothing either.
+    const retryable = exitCode === 0 || blocking.some((id) => request.checks.find((c) => c.id === id)?.unchangedByWaiting !== true);
+    return { ...base, verdict: report.verdict, exitCode, blocking, report, error: null, retryable };
   } catch (error) {
     if (!(error instanceof PreflightError)) throw error;
     return { ...base, verdict: 'error', exitCode: 2, blocking: [], report: null, error: error.message, retryable: isTransientError(error) };

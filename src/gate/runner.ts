@@ -1,7 +1,7 @@
 // One run: connect, snapshot, evaluate the selected checks, aggregate the verdict.
 // Policy lives here (exit codes, --fail-on); reporters only format what it returns.
 import type pg from 'pg';
-import type { CheckDefinition } from '../../checks/types.js';
+import type { CheckDefinition, MigrationSession } from '../../checks/types.js';
 import { connect, type ConnectionSpec } from '../core/connection.js';
 import { describeConnectionError, PreflightError } from '../core/errors.js';
 import { canonicalName, parseQualifiedName, quoteIdentifier } from '../core/identifiers.js';
@@ -29,6 +29,8 @@ export interface RunRequest {
   migration?: MigrationAnalysis;
   /** --replica-url standbys of this primary, read after it for the checks that use them. */
   replicas?: readonly ConnectionSpec[];
+  /** Settings `run` gives the migration's session: the gate judges that session. */
+  migrationSession?: MigrationSession;
 }
 
 export interface RunResult {
@@ -42,7 +44,7 @@ function canonicalOverrideName(key: string): string {
   return typeof parsed === 'string' ? quoteIdentifier(key) : canonicalName(parsed);
 }
 
-export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'checks' | 'options' | 'tableOptions' | 'concurrently' | 'migration'>): CheckResult[] {
+export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'checks' | 'options' | 'tableOptions' | 'concurrently' | 'migration' | 'migrationSession'>): CheckResult[] {
   return request.checks.map((check) => {
     const options = request.options[check.id] ?? {};
     const optionsFor = (target: Target): Record<string, number | null> => {
@@ -50,7 +52,7 @@ export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'ch
       return override ? { ...options, ...override } : options;
     };
     try {
-      const outcome = check.evaluate(snapshot, { options, optionsFor, concurrently: request.concurrently ?? false, migration: request.migration });
+      const outcome = check.evaluate(snapshot, { options, optionsFor, concurrently: request.concurrently ?? false, migration: request.migration, migrationSession: request.migrationSession });
       return { id: check.id, title: check.title, ...outcome };
     } catch (error) {
       return { id: check.id, title: check.title, status: 'error' as Status, summary: `the check failed to evaluate: ${(error as Error).message}`, findings: [] };

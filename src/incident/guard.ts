@@ -16,7 +16,9 @@ import { sessionsByPid } from '../../checks/support.js';
 import { connect, type ConnectionSpec } from '../core/connection.js';
 import { GUARD_APPLICATION_NAME, judgeGuard, readGuardRights } from './guard-privileges.js';
 import { PreflightError, redact } from '../core/errors.js';
-import { exitCodeFor, verdictExitCode, runOnce, type FailOn, type RunRequest } from '../gate/runner.js';
+import { runGate, type GateResult } from '../gate/gate.js';
+import type { FailOn, RunRequest } from '../gate/runner.js';
+import { describeBlockers, waitForClearWindow } from '../gate/wait.js';
 import { takeSnapshot } from '../gate/snapshot.js';
 import type { LockRow, Report, Snapshot } from '../core/types.js';
 import { formatDuration } from '../core/units.js';
@@ -52,6 +54,10 @@ export interface GuardRequest {
   retryDelayMs: number;
   /** How often the guard looks at the lock queue. */
   pollMs: number;
+  /** Before each attempt, look again with backoff until the gate opens, up to this long (0: one look). */
+  waitMs: number;
+  /** Longest pause between those looks. */
+  waitMaxIntervalMs: number;
 }
 
 export interface GuardOutput {
@@ -289,7 +295,29 @@ function cancelText(cancel: GuardCancel): string {
   return `guard cancelled pid ${cancel.pid} waiting for ${on} (${why}, ${cancel.queued} queued behind it); blocked by ${by}`;
 }
 
-/** Runs the gate and the command, retrying lock failures. Returns the exit code. */
+/**
+ * The gate before an attempt, judging the session `run` will start (its PGOPTIONS timeouts
+ * count as set): one look, or with --wait looks with backoff until it opens. A failure to
+ * look that may pass (connection refused, a timeout) is retryable, as with `check --wait`.
+ * Null when Ctrl-C interrupted the wait.
+ */
+async function gateBeforeAttempt(request: GuardRequest, signals: SignalForwarder, say: (text: string) => void): Promise<GateResult | null> {
+  const look = (): Promise<GateResult> =>
+    runGate({
+      ...request.gate,
+      migrationSession: { lockTimeoutMs: request.lockTimeoutMs, statementTimeoutMs: request.statementTimeoutMs },
+      databases: [{ name: request.connection.display, connection: request.connection, optional: false }],
+      failOn: request.failOn,
+      concurrency: 1,
+    });
+  if (request.waitMs <= 0) return look();
+  const controller = new AbortController();
+  void signals.whenInterrupted.then(() => controller.abort());
+  const outcome = await waitForClearWindow({ waitMs: request.waitMs, maxIntervalMs: request.waitMaxIntervalMs, signal: controller.signal, attempt: look, log: say });
+  return outcome.kind === 'interrupted' ? null : outcome.result;
+}
+
+/** Runs the gate and the command, retrying blocked gates and lock failures. Returns the exit code. */
 export async function runGuarded(request: GuardRequest, out: GuardOutput): Promise<number> {
   const appName = migrationApplicationName();
   const attempts = request.retries + 1;
@@ -300,22 +328,27 @@ export async function runGuarded(request: GuardRequest, out: GuardOutput): Promi
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       const label = `pgpreflight run: attempt ${attempt}/${attempts}:`;
       const last = attempt === attempts;
-      const { report } = await runOnce({ ...request.gate, connection: request.connection });
-      const gateCode = verdictExitCode(report.verdict, request.failOn);
-      if (signals.interrupted) {
+      const gated = await gateBeforeAttempt(request, signals, say);
+      if (gated === null || signals.interrupted) {
         say(`${label} interrupted before the command started`);
         return 130;
       }
       let retryReason: string;
-      if (gateCode !== 0) {
-        out.stderr.write(redact(out.renderGate(report, gateCode), request.connection.secrets));
-        const blocking = report.checks.filter((c) => exitCodeFor(c.status, request.failOn) !== 0).map((c) => c.id);
-        retryReason = `gate ${report.verdict} (${blocking.join(', ')}), command not started`;
-        if (attempt === 1 || last || gateCode === 2) {
-          say(`${label} ${retryReason}; exit ${gateCode}`);
-          return gateCode;
+      if (gated.exitCode !== 0) {
+        const section = gated.gate.databases[0];
+        const report = section?.report ?? null;
+        retryReason = report
+          ? `gate ${report.verdict} (${describeBlockers(gated)}), command not started`
+          : `gate could not look (${section?.error ?? 'unknown error'}), command not started`;
+        if (!gated.retryable || last) {
+          // A database that cannot be looked at ends with the one-line error of every other command.
+          if (!report) throw new PreflightError(section?.error ?? 'the gate could not look at the database');
+          out.stderr.write(redact(out.renderGate(report, gated.exitCode), request.connection.secrets));
+          say(`${label} ${retryReason}; exit ${gated.exitCode}${gated.retryable ? ', no retries left' : ', not retried: waiting does not change it'}`);
+          return gated.exitCode;
         }
       } else {
+        const report = gated.gate.databases[0]?.report;
         const outcome = await attemptCommand(request, out, appName, signals);
         const took = formatDuration(outcome.durationMs);
         if (outcome.guardProblem) say(`pgpreflight run: warning: ${outcome.guardProblem}`);
@@ -328,7 +361,7 @@ export async function runGuarded(request: GuardRequest, out: GuardOutput): Promi
           say(
             outcome.cancels.length > 0
               ? `${label} command exited 0 after ${took} although the ${cancels}: the tool may ignore errors (psql needs -v ON_ERROR_STOP=1); check the migration`
-              : `${label} command succeeded in ${took} (gate ${report.verdict})`,
+              : `${label} command succeeded in ${took} (gate ${report?.verdict ?? gated.gate.verdict})`,
           );
           return 0;
         }

@@ -8,7 +8,7 @@ import { guardVerdictBeforeStart, migrationRoleOf } from '../../incident/guard-p
 import { resolveCheckOptions } from '../../gate/check-options.js';
 import { loadReporter } from '../../reporters/index.js';
 import type { FailOn } from '../../gate/runner.js';
-import { parseCount } from '../../core/units.js';
+import { parseCount, parseDuration } from '../../core/units.js';
 import { connectionFlags, listOf, parseLockModeFlag, parsePositiveDuration, parseTables, selectChecks, thresholdArgs, thresholdFlags } from './shared.js';
 import type { Args, CommandModule } from './types.js';
 
@@ -20,6 +20,8 @@ const DEFAULTS = {
   retries: '5',
   retryDelay: '1s',
   guardInterval: '200ms',
+  wait: '0',
+  waitMaxInterval: '30s',
 };
 
 function countFlag(args: Args, flag: string, fallback: string): number {
@@ -27,6 +29,12 @@ function countFlag(args: Args, flag: string, fallback: string): number {
   const value = parseCount(raw);
   if (value === undefined) throw new PreflightError(`--${flag} must be a whole number such as ${fallback}, got "${raw}"`);
   return value;
+}
+
+function parseWait(raw: string): number {
+  const ms = parseDuration(raw);
+  if (ms === undefined || ms < 0) throw new PreflightError(`--wait must be a duration such as 30s or 5m (0: one look), got "${raw}"`);
+  return ms;
 }
 
 /** The command after `--` (arguments before it are options; the CLI refuses stray ones). */
@@ -58,6 +66,8 @@ const run: CommandModule = {
         .option('retry-delay', { type: 'string', default: DEFAULTS.retryDelay, describe: 'first backoff step; doubles each retry, with jitter' })
         .option('guard-interval', { type: 'string', default: DEFAULTS.guardInterval, describe: 'how often the guard looks at the lock queue' })
         .option('require-guard', { type: 'boolean', describe: 'refuse to start (exit 2) unless the guard can cancel the migration\'s statement: superuser, pg_signal_backend, or the privileges of the role the migration connects as' })
+        .option('wait', { type: 'string', default: DEFAULTS.wait, describe: 'before each attempt, when the gate blocks, look again with backoff until it opens or this much time has passed (e.g. 5m), as check --wait does; 0: one look' })
+        .option('wait-max-interval', { type: 'string', default: DEFAULTS.waitMaxInterval, describe: 'longest pause between --wait looks' })
       .example('$0 run --table orders -- psql -v ON_ERROR_STOP=1 -f migrate.sql', 'gate, then run the migration under the guard')
       .example('$0 run --migration db/migrate.sql -- npx prisma migrate deploy', 'gate the tables the migration touches'),
   async handler(args, io) {
@@ -107,6 +117,8 @@ const run: CommandModule = {
         retries: countFlag(args, 'retries', DEFAULTS.retries),
         retryDelayMs: parsePositiveDuration(String(args['retry-delay'] ?? DEFAULTS.retryDelay), '--retry-delay'),
         pollMs: parsePositiveDuration(String(args['guard-interval'] ?? DEFAULTS.guardInterval), '--guard-interval'),
+        waitMs: parseWait(String(args.wait ?? DEFAULTS.wait)),
+        waitMaxIntervalMs: parsePositiveDuration(String(args['wait-max-interval'] ?? DEFAULTS.waitMaxInterval), '--wait-max-interval'),
       },
       { stdout: io.stdout, stderr: io.stderr, renderGate: (report, exitCode) => reporter(report, { color, exitCode }) },
     );

@@ -122,12 +122,36 @@ describe('several databases', () => {
     expect(gate.databases[2]?.error).toContain('SHARD_D_URL is not set');
   });
 
-  it('a required database whose URL variable is unset is an input error naming the variable', async () => {
+  it('a required database whose URL variable is unset fails the gate for that database alone; the others are still checked', async () => {
     const config = configFile('unset.json', { databases: [{ name: 'shard-a', urlEnv: 'SHARD_A_URL' }, { name: 'shard-x', urlEnv: 'SHARD_X_URL' }] });
-    const result = await runMain(['check', '--config', config, ...FAST], env());
+    const result = await runMain(['check', '--config', config, ...FAST, '--format', 'json'], env());
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^pgpreflight: database "shard-x" in .*unset\.json reads its URL from SHARD_X_URL, which is not set/m);
-    expect(result.stdout).toBe('');
+    const gate = JSON.parse(result.stdout) as GateReport;
+    expect(gate).toMatchObject({ verdict: 'error', blockedBy: ['shard-x'] });
+    expect(gate.databases.map((d) => [d.name, d.verdict, d.retryable])).toEqual([
+      ['shard-a', 'pass', true],
+      ['shard-x', 'error', false],
+    ]);
+    expect(gate.databases[1]?.error).toMatch(/^database "shard-x" in .*unset\.json reads its URL from SHARD_X_URL, which is not set/);
+    // Alone, it is the one-line input error of every other command.
+    const alone = configFile('unset-alone.json', { databases: [{ name: 'shard-x', urlEnv: 'SHARD_X_URL' }] });
+    const single = await runMain(['check', '--config', alone, ...FAST], env());
+    expect(single.code).toBe(2);
+    expect(single.stderr).toMatch(/^pgpreflight: database "shard-x" in .*unset-alone\.json reads its URL from SHARD_X_URL, which is not set/m);
+    expect(single.stdout).toBe('');
+  });
+
+  it('sibling: a database whose URL variable holds something that is not a URL fails alone, without printing it', async () => {
+    const config = configFile('bad-url.json', { databases: [{ name: 'shard-a', urlEnv: 'SHARD_A_URL' }, { name: 'shard-y', urlEnv: 'SHARD_Y_URL' }] });
+    const result = await runMain(['check', '--config', config, ...FAST, '--format', 'json'], { ...env(), SHARD_Y_URL: 'postgresql://deploy:s3cr3t-y@[::1' });
+    expect(result.code).toBe(2);
+    const gate = JSON.parse(result.stdout) as GateReport;
+    expect(gate.databases.map((d) => [d.name, d.verdict])).toEqual([
+      ['shard-a', 'pass'],
+      ['shard-y', 'error'],
+    ]);
+    expect(gate.databases[1]?.error).toContain('SHARD_Y_URL');
+    expect(`${result.stdout}${result.stderr}`).not.toContain('s3cr3t-y');
   });
 
   it('--wait across databases retries until the blocked one clears', async () => {

@@ -232,25 +232,36 @@ function configuredDatabase(db: ConfiguredDatabase, env: Env, path: string, expl
   const url = fromEnv(env, db.urlEnv);
   if (url === undefined || url.trim() === '') {
     const why = raw === undefined ? 'is not set' : 'is set but empty';
-    if (db.optional) {
-      // Kept so that every output names it; the gate reports it as not checked.
-      const placeholder = resolveConnection('postgresql://unset@unset.invalid:5432/unset', {});
-      return {
-        name: db.name,
-        connection: { ...placeholder, display: `(${db.urlEnv} ${why})`, secrets: [] },
-        optional: true,
-        urlSource: db.urlEnv,
-        unavailable: `${db.urlEnv} ${why}: not checked`,
-        replicas: [],
-      };
-    }
-    throw new PreflightError(`database "${db.name}" in ${path} reads its URL from ${db.urlEnv}, which ${why}: export ${db.urlEnv}=postgresql://... or mark the database optional`);
+    // Kept so that every output names it; the gate reports it as not checked. A required one
+    // fails the gate (exit 2) for this database alone: the rest of the fleet is still checked.
+    const placeholder = resolveConnection('postgresql://unset@unset.invalid:5432/unset', {});
+    return {
+      name: db.name,
+      connection: { ...placeholder, display: `(${db.urlEnv} ${why})`, secrets: [] },
+      optional: db.optional,
+      urlSource: db.urlEnv,
+      unavailable: db.optional
+        ? `${db.urlEnv} ${why}: not checked`
+        : `database "${db.name}" in ${path} reads its URL from ${db.urlEnv}, which ${why}: export ${db.urlEnv}=postgresql://... or mark the database optional`,
+      replicas: [],
+    };
   }
   let connection: ConnectionSpec;
   try {
     connection = resolveConnection(url, env, explicit);
   } catch (error) {
-    throw new PreflightError(`${db.urlEnv} (database "${db.name}"): ${(error as Error).message.replace(/^--url /, '')}`);
+    if (!(error instanceof PreflightError)) throw error;
+    // Like an unset variable: this database cannot be checked, the others still are. Never
+    // optional: a URL that is set but wrong is a mistake to fix, not a database to skip.
+    const placeholder = resolveConnection('postgresql://unset@unset.invalid:5432/unset', {});
+    return {
+      name: db.name,
+      connection: { ...placeholder, display: `(${db.urlEnv} is not a valid URL)`, secrets: [url] },
+      optional: false,
+      urlSource: db.urlEnv,
+      unavailable: `${db.urlEnv} (database "${db.name}"): ${error.message.replace(/^--url /, '')}`,
+      replicas: [],
+    };
   }
   const replicas = replicasFromEnv(db.replicaUrlEnvs, env, `${path}: database "${db.name}"`);
   return { name: db.name, connection, optional: db.optional, urlSource: db.urlEnv, replicas, ...(replicas.length > 0 ? { replicaSource: `${path}: databases[].replicas` } : {}) };

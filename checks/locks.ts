@@ -154,7 +154,7 @@ export default defineCheck<Option>({
         : status === 'error'
           ? 'a conflicting lock on the target has a holder the checker cannot inspect: grant pg_monitor'
           : conflicting > 0
-            ? `${conflicting} conflicting lock holder(s) on the target${status === 'pass' ? ', all younger than the threshold' : ''}`
+            ? `${conflicting} conflicting lock holder(s) on the target${status === 'pass' ? ', none past the thresholds' : ''}`
             : findings.length > 0
               ? `${findings.length} lock(s) on the target, none conflicting`
               : 'no locks on the target';

@@ -9,6 +9,7 @@
 //   BENCH_NOISE_LOADS=unthrottled,r500,select
 //   BENCH_NOISE_SCALE=10          pgbench scale
 //   BENCH_NOISE_DANGERS=forgotten-begin,long-query,queued-alter,prepared,replay-paused
+//   BENCH_NOISE_DANGER_REPEATS=3  times each danger is staged
 //   BENCH_NOISE_RUN_MIGRATIONS=20 guarded migrations (`run`) under the unthrottled load; 0 skips
 //   BENCH_CLI=path/to/bin.js      the CLI to measure (default: this checkout's bin), e.g. an older build
 //   PGBENCH=/path/to/pgbench      else PATH, else /usr/lib/postgresql/*/bin
@@ -29,6 +30,7 @@ const count = (name: string, fallback: number): number => {
 const RUNS = count('BENCH_NOISE_RUNS', 100);
 const SCALE = count('BENCH_NOISE_SCALE', 10);
 const RUN_MIGRATIONS = count('BENCH_NOISE_RUN_MIGRATIONS', 20);
+const DANGER_REPEATS = Math.max(1, count('BENCH_NOISE_DANGER_REPEATS', 3));
 const LOADS = (env.BENCH_NOISE_LOADS ?? 'unthrottled,r500,select').split(',').map((s) => s.trim()).filter(Boolean);
 const DANGERS = (env.BENCH_NOISE_DANGERS ?? 'forgotten-begin,long-query,queued-alter,prepared,replay-paused').split(',').map((s) => s.trim()).filter(Boolean);
 const CLI = env.BENCH_CLI ?? join(projectRoot, 'bin', 'pgpreflight.js');
@@ -79,15 +81,16 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 
 async function check(url: string, table: string): Promise<CheckRun> {
   const result = await runCli(['check', '--url', url, '--table', table, '--format', 'json']);
-  if (result.code === 2 || result.stdout.trim() === '') {
-    return { code: result.code, ms: result.ms, verdict: 'error', causes: [`error: ${result.stderr.trim().split('\n')[0]?.replace(/pid \d+/g, 'pid N').slice(0, 160) ?? ''}`] };
+  if (result.stdout.trim() === '') {
+    // Exit 2 before a report: the one-line error is the cause.
+    return { code: result.code, ms: result.ms, verdict: 'error', causes: [`exit ${String(result.code)}: ${result.stderr.trim().split('\n')[0]?.replace(/pid \d+/g, 'pid N').slice(0, 160) ?? ''}`] };
   }
   const report = JSON.parse(result.stdout) as ReportJson;
   const causes: string[] = [];
   for (const c of report.checks) {
     if (c.status === 'pass' || c.status === 'skip') continue;
     const kinds = [...new Set(c.findings.filter((f) => f.severity !== 'info').map((f) => `${f.kind} (${f.severity})`))];
-    causes.push(`${c.id}: ${kinds.join(', ') || c.summary}`);
+    causes.push(`${c.id}: ${kinds.join(', ') || `${c.status}: ${c.summary}`}`);
   }
   return { code: result.code, ms: result.ms, verdict: report.verdict, causes };
 }
@@ -237,10 +240,13 @@ async function guardedMigrations(cluster: Cluster, url: string): Promise<{ start
   for (let i = 0; i < RUN_MIGRATIONS; i += 1) {
     const result = await runCli(['run', '--url', url, '--table', 'pgbench_branches', '--', 'psql', psqlUrl, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'ALTER TABLE pgbench_branches ALTER COLUMN filler SET DEFAULT NULL']);
     exitCodes.set(result.code, (exitCodes.get(result.code) ?? 0) + 1);
-    if (/command succeeded|command failed|guard cancelled|lock_timeout/.test(result.stderr)) started += 1;
+    // Started: some attempt got past its gate (whatever the command did then).
+    const attempts = result.stderr.split('\n').filter((l) => /^pgpreflight run: attempt \d+\/\d+:/.test(l));
+    if (attempts.some((l) => !/command not started|interrupted before/.test(l))) started += 1;
     else {
       notStarted += 1;
-      causes.push(result.stderr.trim().split('\n').at(-1)?.replace(/pids? [\d, .]+/g, 'pid N').slice(0, 200) ?? '');
+      const last = attempts.at(-1) ?? result.stderr.trim().split('\n').at(-1) ?? '';
+      causes.push(last.replace(/^pgpreflight run: attempt \d+\/\d+: /, '').replace(/pids? [\d, .]+/g, 'pid N').slice(0, 200));
     }
   }
   return { started, notStarted, exitCodes, causes };
@@ -300,11 +306,13 @@ export async function runNoise(): Promise<void> {
       await sleep(3000);
       const before = load1();
       for (const name of DANGERS) {
-        dangers.push(
-          await stageDanger(name, cluster, url).catch((error: Error) => ({ name, table: '?', detected: false, msToFail: null, runs: 0, causes: '', note: `staging failed: ${error.message}` })),
-        );
-        say(`danger ${name}: ${dangers.at(-1)?.detected ? `exit 1 after ${Math.round(dangers.at(-1)?.msToFail ?? 0)} ms` : 'NOT detected'}`);
-        await sleep(2000);
+        for (let i = 0; i < DANGER_REPEATS; i += 1) {
+          dangers.push(
+            await stageDanger(name, cluster, url).catch((error: Error) => ({ name, table: '?', detected: false, msToFail: null, runs: 0, causes: '', note: `staging failed: ${error.message}` })),
+          );
+          say(`danger ${name}: ${dangers.at(-1)?.detected ? `exit 1 after ${Math.round(dangers.at(-1)?.msToFail ?? 0)} ms` : 'NOT detected'}`);
+          await sleep(2000);
+        }
       }
       if (RUN_MIGRATIONS > 0) migrations = await guardedMigrations(cluster, url);
       const tps = await load.stop();
@@ -328,9 +336,21 @@ export async function runNoise(): Promise<void> {
     out.push('');
     out.push(`Totals: ${all.filter((r) => r.verdict === 'pass').length}/${all.length} pass (${pct(all.filter((r) => r.verdict === 'pass').length, all.length)}; target ≥ 95 %); unthrottled TPC-B runs that exit 1 or 2: ${unthrottled.filter((r) => r.code !== 0).length} of ${unthrottled.length} (target 0).`);
     if (dangers.length > 0) {
-      out.push('', '| staged danger (under TPC-B unthrottled) | table | detected (exit 1) | time to exit 1 | checks until exit 1 | what failed it | staged as |', '| --- | --- | --- | ---: | ---: | --- | --- |');
-      for (const d of dangers) {
-        out.push(`| ${d.name} | ${d.table} | ${d.detected ? 'yes' : 'NO'} | ${d.msToFail === null ? `> ${DANGER_LIMIT_MS / 1000} s` : `${(d.msToFail / 1000).toFixed(2)} s`} | ${d.runs} | ${d.causes || '—'} | ${d.note} |`);
+      const seconds = (ms: number | null): string => (ms === null ? `> ${DANGER_LIMIT_MS / 1000}` : (ms / 1000).toFixed(2));
+      out.push(
+        '',
+        `| staged danger (under TPC-B unthrottled), ${DANGER_REPEATS}× each | table | detected (exit 1) | time to exit 1, s (median; each) | checks until exit 1 (each) | what failed it (first time) | staged as |`,
+        '| --- | --- | --- | ---: | ---: | --- | --- |',
+      );
+      for (const name of DANGERS) {
+        const tries = dangers.filter((d) => d.name === name);
+        const first = tries[0] as DangerResult;
+        const times = tries.map((d) => d.msToFail);
+        const known = times.filter((t): t is number => t !== null).sort((a, b) => a - b);
+        const median = known.length === tries.length ? (known[Math.floor(known.length / 2)] ?? null) : null;
+        out.push(
+          `| ${name} | ${first.table} | ${tries.filter((d) => d.detected).length}/${tries.length} | ${seconds(median)} (${times.map(seconds).join(', ')}) | ${tries.map((d) => d.runs).join(', ')} | ${first.causes || '—'} | ${first.note} |`,
+        );
       }
     }
     if (migrations) {

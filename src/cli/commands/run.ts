@@ -3,6 +3,7 @@
 // own output; the guard's one line per attempt goes to stderr.
 import { singleConnection } from '../../config/settings.js';
 import { PreflightError } from '../../core/errors.js';
+import { isTransientError } from '../../gate/gate.js';
 import { runGuarded } from '../../incident/guard.js';
 import { guardVerdictBeforeStart, migrationRoleOf } from '../../incident/guard-privileges.js';
 import { resolveCheckOptions } from '../../gate/check-options.js';
@@ -90,7 +91,12 @@ const run: CommandModule = {
     const timeoutMs = parsePositiveDuration(String(args.timeout ?? '10s'), '--timeout');
     // Before anything starts: can the guard cancel the migration's statement? Said always
     // (with the server's address), an error under --require-guard when not certain.
-    const guard = await guardVerdictBeforeStart(connection, migrationRoleOf([command, ...commandArgs], io.env), timeoutMs);
+    // A failure to look that may pass (refused, no free slot) is the gate's to retry, as
+    // check --wait does; only --require-guard insists on knowing now.
+    const guard = await guardVerdictBeforeStart(connection, migrationRoleOf([command, ...commandArgs], io.env), timeoutMs).catch((error: unknown) => {
+      if (args['require-guard'] === true || !isTransientError(error)) throw error;
+      return { canCancel: 'unknown' as const, text: `the guard's privileges could not be read yet (${(error as Error).message.split('. ')[0]}); the gate looks again` };
+    });
     if (guard.canCancel !== true && args['require-guard'] === true) throw new PreflightError(`--require-guard: ${guard.text}`);
     io.stderr.write(`pgpreflight run: gate and guard on ${connection.display}; ${guard.text}\n`);
     const reporter = await loadReporter('table');

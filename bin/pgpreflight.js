@@ -4,8 +4,8 @@ let main;
 try {
   ({ main } = await import('../dist/bundle/cli.js'));
 } catch (error) {
-  if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes('dist/bundle/cli.js')) throw error;
-  process.stderr.write('pgpreflight: this copy is not built (dist/bundle/cli.js is missing): in a clone run "npm install" (with dev dependencies) or "npm run build"\n');
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !/dist[\\/]bundle[\\/]cli\.js/.test(String(error.message))) throw error;
+  process.stderr.write('pgpreflight: this copy is not built (dist/bundle/cli.js is missing): in a clone run "npm ci" and then "npm run build"\n');
   process.exit(2);
 }
 process.exitCode = await main(process.argv.slice(2));

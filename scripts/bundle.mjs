@@ -1,6 +1,7 @@
 // Bundles the built CLI (dist/src/cli/cli.js) into dist/bundle/ for the bin: one file to
 // resolve and compile instead of hundreds is most of what a run costs before it connects.
-// The library entry (dist/src/index.js) is bundled alongside and shares the chunks.
+// The library entry (dist/src/index.js) and the GitHub Action's (dist/src/action/run.js) are
+// bundled alongside and share the chunks.
 // Lazily imported parts (each command, reporters, the spinner, the config schema) stay
 // separate chunks. libpg-query stays outside: it loads its WASM relative to its package.
 import { build } from 'esbuild';
@@ -12,7 +13,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 rmSync(join(root, 'dist', 'bundle'), { recursive: true, force: true });
 await build({
-  entryPoints: { cli: join(root, 'dist', 'src', 'cli', 'cli.js'), index: join(root, 'dist', 'src', 'index.js') },
+  entryPoints: { cli: join(root, 'dist', 'src', 'cli', 'cli.js'), index: join(root, 'dist', 'src', 'index.js'), action: join(root, 'dist', 'src', 'action', 'run.js') },
   outdir: join(root, 'dist', 'bundle'),
   bundle: true,
   splitting: true,

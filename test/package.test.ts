@@ -3,14 +3,16 @@
 // CLI (--version, --help, check against a real server, check --migration --offline, demo),
 // the library (the README's example, require(), the types under tsc), and the GitHub Action
 // from a release-commit layout built by scripts/action-payload.mjs, with GITHUB_* variables.
-// PGPREFLIGHT_TEST_NODE=/path/to/node runs the installed package under another Node
-// (.ci/run does, for each supported LTS line).
+// PGPREFLIGHT_TEST_NODE=/path/to/node runs the installed package under another Node, and
+// PGPREFLIGHT_TEST_TARBALL=<file.tgz> tests that tarball instead of packing the build:
+// .ci/run does both, with a real `npm pack`, for each supported Node LTS line.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { projectRoot } from '../src/clusters/cluster.js';
 import type { GateReport } from '../src/gate/gate.js';
 import type { Report } from '../src/core/types.js';
@@ -58,13 +60,19 @@ const cli = (args: string[], env: Record<string, string> = {}): Promise<Run> =>
   run(NODE, [join(consumer, 'node_modules', 'pgpreflight', 'bin', 'pgpreflight.js'), ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env } });
 
 beforeAll(async () => {
-  if (!existsSync(join(projectRoot, 'dist', 'bundle', 'cli.js'))) throw new Error('dist/bundle is missing: run "npm run build" first (npm test does)');
-  // Built already (npm test's pretest); a real `npm pack` runs the same build in prepack.
-  const packed = await npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], projectRoot);
-  expect(packed.code, packed.stderr).toBe(0);
-  const info = (JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[])[0];
-  tarball = join(work, info?.filename ?? '');
-  packedFiles = (info?.files ?? []).map((f) => f.path);
+  if (process.env.PGPREFLIGHT_TEST_TARBALL) {
+    tarball = process.env.PGPREFLIGHT_TEST_TARBALL;
+    const listed = await run('tar', ['-tzf', tarball], { cwd: work });
+    packedFiles = listed.stdout.split('\n').filter((line) => line !== '').map((line) => line.replace(/^package\//, ''));
+  } else {
+    if (!existsSync(join(projectRoot, 'dist', 'bundle', 'cli.js'))) throw new Error('dist/bundle is missing: run "npm run build" first (npm test does)');
+    // Built already (npm test's pretest); a real `npm pack` runs the same build in prepack.
+    const packed = await npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], projectRoot);
+    expect(packed.code, packed.stderr).toBe(0);
+    const info = (JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[])[0];
+    tarball = join(work, info?.filename ?? '');
+    packedFiles = (info?.files ?? []).map((f) => f.path);
+  }
   mkdirSync(consumer);
   writeFileSync(join(consumer, 'package.json'), `${JSON.stringify({ name: 'consumer', private: true, type: 'module' })}\n`);
   mkdirSync(join(actionDir, 'action'), { recursive: true });
@@ -179,7 +187,8 @@ describe('the installed library', () => {
     expect(result.stdout.trim().split('\n')).toEqual(['PreflightError,analyzeMigration,blockingTree,check,render object', 'ERR_PACKAGE_PATH_NOT_EXPORTED']);
   });
 
-  it('type-checks a strict TypeScript consumer against the shipped .d.ts', async () => {
+  // tsc's verdict does not depend on the Node that runs the package: once is enough.
+  it.skipIf(NODE !== process.execPath)('type-checks a strict TypeScript consumer against the shipped .d.ts', async () => {
     writeFileSync(
       join(consumer, 'gate.ts'),
       `import { analyzeMigration, blockingTree, check, render, PreflightError, type CheckOutcome, type Report, type GateReport } from 'pgpreflight';
@@ -292,6 +301,45 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     const result = await action({ ...defaults, tables: 'orders' }, bare);
     expect(result.code).toBe(2);
     expect(result.stdout).toMatch(/::error title=pgpreflight::this ref of the pgpreflight action carries no built package/);
+  });
+
+  it("the README's pull-request recipe gates exactly the migrations the pull request adds", async () => {
+    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+    const workflow = parse(/#### Gate only the migrations a pull request adds\n+```yaml\n([\s\S]*?)```/.exec(readme)?.[1] ?? '') as {
+      jobs: { gate: { steps: { id?: string; run?: string; uses?: string; with?: Record<string, string>; env?: Record<string, string> }[] } };
+    };
+    const steps = workflow.jobs.gate.steps;
+    const added = steps.find((step) => step.id === 'added');
+    const gateStep = steps.find((step) => step.uses?.endsWith('/pgpreflight@v1'));
+    expect(added?.run).toContain('git diff --name-only');
+    expect(gateStep?.with).toEqual({ 'database-url': '${{ secrets.STAGING_DATABASE_URL }}', migration: '${{ steps.added.outputs.files }}' });
+    // A repository whose base has one migration; the pull request changes it and adds two.
+    const repo = mkdtempSync(join(work, 'repo-'));
+    const git = (...args: string[]): Promise<Run> => run('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd: repo });
+    mkdirSync(join(repo, 'db', 'migrations'), { recursive: true });
+    writeFileSync(join(repo, 'db', 'migrations', '0041_old.sql'), 'ALTER TABLE orders ADD COLUMN old_note text;\n');
+    await git('init', '-q');
+    await git('add', '.');
+    await git('commit', '-qm', 'base');
+    const base = (await git('rev-parse', 'HEAD')).stdout.trim();
+    writeFileSync(join(repo, 'db', 'migrations', '0041_old.sql'), 'ALTER TABLE orders ADD COLUMN old_note2 text;\n');
+    cpSync(join(consumer, 'db', 'migrations', '0042_add_note.sql'), join(repo, 'db', 'migrations', '0042_add_note.sql'));
+    cpSync(join(consumer, 'db', 'migrations', '0043 widen total.sql'), join(repo, 'db', 'migrations', '0043 widen total.sql'));
+    writeFileSync(join(repo, 'README.txt'), 'not a migration\n');
+    await git('add', '.');
+    await git('commit', '-qm', 'pull request');
+    const outputFile = join(repo, '.output');
+    writeFileSync(outputFile, '');
+    const listed = await run('bash', ['-e', '-c', added?.run ?? ''], { cwd: repo, env: { PATH: process.env.PATH, HOME: process.env.HOME, BASE: base, GITHUB_OUTPUT: outputFile } });
+    expect(listed.code, listed.stderr).toBe(0);
+    const files = /^files<<EOF\n([\s\S]*?)EOF$/m.exec(readFileSync(outputFile, 'utf8'))?.[1] ?? '';
+    expect(files).toBe('db/migrations/0042_add_note.sql\ndb/migrations/0043 widen total.sql\n');
+    // The gate step, with its two expressions filled in as the runner would.
+    const result = await action({ ...defaults, 'database-url': cluster().url(), migration: files });
+    expect(result.code, result.stdout).toBe(0);
+    const report = JSON.parse(readFileSync(result.outputs['report-path'] as string, 'utf8')) as Report;
+    expect(report.checks.find((c) => c.id === 'migration-risk')?.findings.map((f) => f.file).filter(Boolean)).not.toContain('db/migrations/0041_old.sql');
+    expect(report.targets.map((t) => t.name)).toEqual(['public.orders']);
   });
 
   it('blocks on a staged lock queue: exit 1, annotations, the failing checks in the outputs', async () => {

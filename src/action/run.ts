@@ -128,8 +128,8 @@ export async function runAction(env: Env, packageRoot: string, io: ActionIo = { 
     invalid = error as Error;
   }
   // Masked before anything else is printed (pgpreflight redacts them on its own as well):
-  // the URL input, DATABASE_URL when the input is empty, and any URL given in args.
-  const urls = [url || (env.DATABASE_URL ?? ''), ...(invocation?.argv ?? []).map((arg) => arg.replace(/^--url=/, '')).filter((arg) => /^postgres(ql)?:\/\//i.test(arg))];
+  // the URL input, and any URL given in args.
+  const urls = [url, ...(invocation?.argv ?? []).map((arg) => arg.replace(/^--url=/, '')).filter((arg) => /^postgres(ql)?:\/\//i.test(arg))];
   for (const secret of new Set(urls.flatMap(secretsOf))) io.write(`::add-mask::${secret}\n`);
   if (!invocation) {
     io.write(`::error title=pgpreflight::${invalid?.message ?? 'invalid inputs'}\n`);
@@ -154,8 +154,10 @@ export async function runAction(env: Env, packageRoot: string, io: ActionIo = { 
     }
   }
   io.write(`pgpreflight ${wanted || bundled}: pgpreflight ${invocation.argv.join(' ')}\n`);
-  const childEnv: Env = Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('INPUT_')));
-  if (url !== '') childEnv.DATABASE_URL = url;
+  // DATABASE_URL is always the input, even empty: an empty one (a misspelled secret) must not
+  // fall back to a DATABASE_URL the job happens to have; pgpreflight refuses it unless the
+  // config file names the databases.
+  const childEnv: Env = { ...Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('INPUT_'))), DATABASE_URL: url };
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...invocation.argv], { stdio: ['ignore', 'inherit', 'inherit'], env: childEnv });
     child.on('error', reject);

@@ -287,6 +287,13 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     expect(bad.outputs.verdict).toBe('error');
   });
 
+  it('masks a URL given in args too, before anything else is printed', async () => {
+    const replica = 'postgresql://reader:replica-pw-91@127.0.0.1:1/app';
+    const result = await action({ ...defaults, 'database-url': cluster().url(), tables: 'orders', args: `--replica-url=${replica} --timeout 2s` });
+    const lines = result.stdout.split('\n');
+    expect(lines.slice(0, 3)).toEqual([`::add-mask::${cluster().url()}`, `::add-mask::${replica}`, '::add-mask::replica-pw-91']);
+  });
+
   it('an args a shell would not split the same way fails the step with exit 2 and says where', async () => {
     const result = await action({ ...defaults, 'database-url': cluster().url(), tables: 'orders', args: "--only locks\n--lock-fail '2s\n" });
     expect(result.code).toBe(2);

@@ -129,7 +129,7 @@ export async function runAction(env: Env, packageRoot: string, io: ActionIo = { 
   }
   // Masked before anything else is printed (pgpreflight redacts them on its own as well):
   // the URL input, and any URL given in args.
-  const urls = [url, ...(invocation?.argv ?? []).map((arg) => arg.replace(/^--url=/, '')).filter((arg) => /^postgres(ql)?:\/\//i.test(arg))];
+  const urls = [url, ...(invocation?.argv ?? []).map((arg) => arg.replace(/^--[a-z-]+=/, '')).filter((arg) => /^postgres(ql)?:\/\//i.test(arg))];
   for (const secret of new Set(urls.flatMap(secretsOf))) io.write(`::add-mask::${secret}\n`);
   if (!invocation) {
     io.write(`::error title=pgpreflight::${invalid?.message ?? 'invalid inputs'}\n`);

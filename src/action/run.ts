@@ -5,7 +5,7 @@
 // log, runs the CLI of this release (or of the `version` input) and sets the step outputs.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Report } from '../core/types.js';
@@ -156,19 +156,25 @@ export async function runAction(env: Env, packageRoot: string, io: ActionIo = { 
   io.write(`pgpreflight ${wanted || bundled}: pgpreflight ${invocation.argv.join(' ')}\n`);
   // DATABASE_URL is always the input, even empty: an empty one (a misspelled secret) must not
   // fall back to a DATABASE_URL the job happens to have; pgpreflight refuses it unless the
-  // config file names the databases.
-  const childEnv: Env = { ...Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('INPUT_'))), DATABASE_URL: url };
+  // config file names the databases. The step outputs are the action's to write, from the
+  // report file, the same in every format (and for --offline): the CLI gets no GITHUB_OUTPUT.
+  const childEnv: Env = { ...Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('INPUT_') && key !== 'GITHUB_OUTPUT')), DATABASE_URL: url };
+  // A report file named in args may be an older step's: only one this run wrote counts.
+  const before = statSync(invocation.reportFile, { throwIfNoEntry: false })?.mtimeMs;
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...invocation.argv], { stdio: ['ignore', 'inherit', 'inherit'], env: childEnv });
     child.on('error', reject);
     child.on('close', (status) => resolve(status ?? 2));
   });
-  if (!existsSync(invocation.reportFile)) {
-    // The CLI stopped before it had a report (bad input, or the one database unreachable in table/json format).
+  let document: Report | GateReport | undefined;
+  try {
+    if (statSync(invocation.reportFile).mtimeMs !== before) document = JSON.parse(readFileSync(invocation.reportFile, 'utf8')) as Report | GateReport;
+  } catch {
+    // No report: the CLI stopped before it had one (bad input, or the one database unreachable in table/json format).
+  }
+  if (document === undefined) {
     writeOutputs(env, { verdict: 'error', 'failed-checks': '', 'report-path': '' });
-  } else if (invocation.format !== 'github') {
-    // --format github writes the outputs itself; for the other formats they come from the report file.
-    const document = JSON.parse(readFileSync(invocation.reportFile, 'utf8')) as Report | GateReport;
+  } else {
     const gate = 'databases' in document ? document : gateOfReport(document, code);
     writeOutputs(env, stepFiles(gate, { color: false, exitCode: code }, invocation.reportFile).outputs);
   }

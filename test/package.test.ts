@@ -223,7 +223,8 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     summary: string;
   }
 
-  async function action(inputs: Record<string, string>, checkout = actionDir): Promise<ActionRun> {
+  /** Runs the action's entry; with `raw`, upper-case keys of `inputs` are passed as they are (the job's environment). */
+  async function action(inputs: Record<string, string>, checkout = actionDir, raw = false): Promise<ActionRun> {
     const temp = mkdtempSync(join(work, 'runner-'));
     const outputFile = join(temp, 'output');
     const summaryFile = join(temp, 'summary');
@@ -238,7 +239,7 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
       GITHUB_OUTPUT: outputFile,
       GITHUB_STEP_SUMMARY: summaryFile,
       RUNNER_TEMP: temp,
-      ...Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value])),
+      ...Object.fromEntries(Object.entries(inputs).map(([name, value]) => [raw && name === name.toUpperCase() ? name : `INPUT_${name.toUpperCase()}`, value])),
     };
     const result = await run(NODE, [join(checkout, 'action', 'main.mjs')], { env });
     const outputs: Record<string, string> = {};
@@ -287,6 +288,13 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     expect(bad.code).toBe(2);
     expect(bad.stdout).toMatch(/::error title=pgpreflight::the version input must be an exact published version/);
     expect(bad.outputs.verdict).toBe('error');
+  });
+
+  it('an empty database-url (a misspelled secret) fails the step: never the job\'s DATABASE_URL, never localhost', async () => {
+    const result = await action({ ...defaults, 'database-url': '', tables: 'orders', DATABASE_URL: cluster().url(), PGHOST: '127.0.0.1', PGPORT: String(cluster().port) }, actionDir, true);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/DATABASE_URL is set but empty/);
+    expect(result.outputs.verdict).toBe('error');
   });
 
   it('masks a URL given in args too, before anything else is printed', async () => {

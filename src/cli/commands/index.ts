@@ -8,6 +8,10 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  backfill: {
+    describe: 'update a table in small key-range batches that pause for replica lag, yield to the lock queue and run one at a time',
+    load: () => import('./backfill.js'),
+  },
   check: {
     describe: 'inspect the server for what would block, or be blocked by, a migration of --table',
     load: () => import('./check.js'),
@@ -35,5 +39,9 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   trace: {
     describe: 'run the migration on a throwaway PostgreSQL (after its history) and report what each statement really locked, rewrote and scanned',
     load: () => import('./trace.js'),
+  },
+  'wait-for-replicas': {
+    describe: 'wait until every streaming replica is within --max-lag (the backfill\'s throttle, for batch loops of your own)',
+    load: () => import('./wait-for-replicas.js'),
   },
 };

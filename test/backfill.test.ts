@@ -2,7 +2,7 @@
 // standby, the built CLI run as a subprocess. Each scenario has its own table, so the
 // scenarios share one cluster and stay independent.
 import { spawn, type ChildProcess } from 'node:child_process';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForReplicas } from '../src/backfill/index.js';
 import type { Cluster } from '../src/clusters/cluster.js';
@@ -57,6 +57,10 @@ function startCli(args: string[]): LiveCli {
   return { child, events, stderr: () => stderr, event, done };
 }
 
+/** A --set whose UPDATE waits while the test holds advisory lock 424242, its table locks already taken. */
+const GATED_SET = 'v = (SELECT 1 FROM pg_advisory_xact_lock_shared(424242)), touched = touched + 1';
+const BATCH_AT_GATE = "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgpreflight-backfill' AND wait_event_type = 'Lock' AND wait_event = 'advisory'";
+
 const count = async (sql: string): Promise<number> => Number((await cluster().sql<{ n: string }>(sql)).rows[0]?.n);
 
 beforeAll(async () => {
@@ -69,6 +73,8 @@ beforeAll(async () => {
     INSERT INTO queued (id) SELECT generate_series(1, 4000);
     CREATE TABLE interrupted (id int PRIMARY KEY, v int, touched int NOT NULL DEFAULT 0);
     INSERT INTO interrupted (id) SELECT generate_series(1, 3000);
+    CREATE TABLE slow (id int PRIMARY KEY, v int, touched int NOT NULL DEFAULT 0);
+    INSERT INTO slow (id) SELECT generate_series(1, 200);
     CREATE TABLE regions (region text, id int, v int, touched int NOT NULL DEFAULT 0, PRIMARY KEY (region, id));
     INSERT INTO regions (region, id) SELECT 'r' || (g % 3), g FROM generate_series(1, 3000) g;
     CREATE TABLE keyless (id int, email text NOT NULL UNIQUE, v int);
@@ -144,22 +150,26 @@ describe('backfill', () => {
   });
 
   it('lets a queued ALTER TABLE through, and a second backfill of the table is refused or waits its turn', async () => {
-    const args = ['backfill', '--url', cluster().url(), '--table', 'queued', '--where', 'v IS NULL', '--batch-size', '1000'];
-    // Each batch sleeps 1 s inside its UPDATE (an InitPlan runs once per statement), holding its locks.
-    const run = startCli([...args, '--set', 'v = (SELECT 1 FROM pg_sleep(1)), touched = touched + 1']);
-    await run.event((e) => e.event === 'start', 'start');
+    const args = ['backfill', '--url', cluster().url(), '--table', 'queued', '--where', 'v IS NULL', '--batch-size', '1000', '--lock-timeout', '2min', '--statement-timeout', '2min'];
+    // Each batch's UPDATE waits at the gate the test holds, with its locks on the table taken.
+    const gate = await taggedSession(cluster(), 'test-gate', open);
+    await gate.client.query('SELECT pg_advisory_lock(424242)');
+    const run = startCli([...args, '--set', GATED_SET]);
+    await waitFor(cluster(), BATCH_AT_GATE);
     const backfillPid = Number((await cluster().sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgpreflight-backfill'")).rows[0]?.pid);
 
     const second = await runCli([...args, '--set', 'touched = touched + 100']);
     expect(second.code).toBe(1);
     expect(second.stdout).toMatch(new RegExp(`another backfill of public\\.queued holds its advisory lock .*pid ${backfillPid} \\(app pgpreflight-backfill`));
     expect(second.stdout).toContain('nothing was changed');
-    const waiting = startCli([...args, '--set', 'touched = touched + 100', '--wait-for-lock', '60s']);
+    const waiting = startCli([...args, '--set', 'touched = touched + 100', '--wait-for-lock', '2min']);
+    await waiting.event((e) => e.event === 'pause' && e.reason === 'advisory-lock', 'pause for the advisory lock');
 
-    await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgpreflight-backfill' AND wait_event = 'PgSleep'");
     const { client: deploy, pid: deployPid } = await taggedSession(cluster(), 'deploy-alter', open);
-    await deploy.query("SET lock_timeout = '30s'");
+    await deploy.query("SET lock_timeout = '2min'");
     await deploy.query('ALTER TABLE queued ADD COLUMN note text');
+    await run.event((e) => e.event === 'yield', 'yield');
+    await gate.client.query('SELECT pg_advisory_unlock(424242)');
 
     const result = await run.done;
     expect(result.code).toBe(0);
@@ -174,23 +184,24 @@ describe('backfill', () => {
   });
 
   it('stops after the current batch on Ctrl-C, prints the resume command, and the rerun completes', async () => {
-    const base = ['backfill', '--url', cluster().url(), '--table', 'interrupted', '--where', 'v IS NULL', '--batch-size', '300'];
-    const set = ['--set', 'v = (SELECT 1 FROM pg_sleep(0.2)), touched = touched + 1'];
-    const run = startCli([...base, ...set]);
-    await run.event((e) => e.event === 'batch' && e.batch === 2, 'second batch');
+    const base = ['backfill', '--url', cluster().url(), '--table', 'interrupted', '--where', 'v IS NULL', '--batch-size', '300', '--lock-timeout', '2min', '--statement-timeout', '2min'];
+    const gate = await taggedSession(cluster(), 'test-gate', open);
+    await gate.client.query('SELECT pg_advisory_lock(424242)');
+    const run = startCli([...base, '--set', GATED_SET]);
+    await waitFor(cluster(), BATCH_AT_GATE);
     run.child.kill('SIGINT');
+    await run.event((e) => e.event === 'stopping', 'stopping');
+    await gate.client.query('SELECT pg_advisory_unlock(424242)');
     const result = await run.done;
     expect(result.code).toBe(130);
     const summary = run.events.at(-1) as Event;
-    expect(summary).toMatchObject({ event: 'summary', status: 'interrupted' });
-    const lastKey = String(summary.lastKey);
-    expect(Number(lastKey) % 300).toBe(0);
-    expect(summary.resume).toBe(`pgpreflight backfill --table interrupted --set 'v = (SELECT 1 FROM pg_sleep(0.2)), touched = touched + 1' --where 'v IS NULL' --batch-size 300 --format json --start-after ${lastKey}`);
-    expect(result.stderr).toContain(`stopped after key ${lastKey}; resume with: ${String(summary.resume)}`);
-    expect(await count(`SELECT count(*) AS n FROM interrupted WHERE touched = 1 AND id <= ${lastKey}`)).toBe(Number(lastKey));
-    expect(await count(`SELECT count(*) AS n FROM interrupted WHERE touched <> 0 AND id > ${lastKey}`)).toBe(0);
+    expect(summary).toMatchObject({ event: 'summary', status: 'interrupted', batches: 1, rowsUpdated: 300, lastKey: '300' });
+    const resume = `pgpreflight backfill --table interrupted --set '${GATED_SET}' --where 'v IS NULL' --batch-size 300 --lock-timeout 2min --statement-timeout 2min --format json --start-after 300`;
+    expect(summary.resume).toBe(resume);
+    expect(result.stderr).toContain(`stopped after key 300; resume with: ${resume}`);
+    expect(await count('SELECT count(*) AS n FROM interrupted WHERE touched <> (CASE WHEN id <= 300 THEN 1 ELSE 0 END)')).toBe(0);
 
-    const resumed = await runCli([...base, ...set, '--start-after', lastKey, '--format', 'json']);
+    const resumed = await runCli([...base, '--set', GATED_SET, '--start-after', '300', '--format', 'json']);
     expect(resumed.code).toBe(0);
     expect(await count('SELECT count(*) AS n FROM interrupted WHERE touched <> 1')).toBe(0);
   });
@@ -207,6 +218,28 @@ describe('backfill', () => {
     expect(run.events.at(-1)).toMatchObject({ event: 'summary', status: 'interrupted', batches: 0, rowsUpdated: 0, lastKey: null });
     expect(await count('SELECT count(*) AS n FROM interrupted WHERE touched <> 0')).toBe(0);
     await waitFor(cluster(), "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pgpreflight-backfill%')");
+  });
+
+  it('retries a batch that hits lock_timeout, naming the holder, and halves a batch that hits statement_timeout', async () => {
+    const args = ['backfill', '--url', cluster().url(), '--table', 'slow', '--set', 'v = (SELECT 1 FROM pg_sleep(0.005 + slow.id * 0)), touched = touched + 1', '--where', 'v IS NULL', '--batch-size', '200', '--lock-timeout', '200ms', '--statement-timeout', '500ms'];
+    const { client: holder, pid: holderPid } = await taggedSession(cluster(), 'slow-holder', open);
+    // A table lock stops even the plan: the first batch's EXPLAIN needs the UPDATE's lock.
+    await holder.query('BEGIN; LOCK TABLE slow IN SHARE MODE');
+    expectOneLineFailure(await runCli([...args, '--retries', '0', '--dry-run']), new RegExp(`cannot plan the first batch: public\\.slow stayed locked .*held by pid ${holderPid} \\(app slow-holder, ShareLock`));
+    await holder.query('ROLLBACK');
+    // A row lock lets the plan through and stops the batch's UPDATE at row 1.
+    await holder.query('BEGIN; SELECT * FROM slow WHERE id = 1 FOR UPDATE');
+    // 5 ms per row: a batch of 200 takes 1 s, over the 500 ms statement_timeout.
+    const run = startCli(args);
+    const retry = await run.event((e) => e.event === 'retry', 'retry');
+    expect(retry).toMatchObject({ reason: 'lock-timeout', attempt: 1, after: null });
+    expect(retry.blockers).toEqual([expect.objectContaining({ pid: holderPid, application: 'slow-holder' })]);
+    await holder.query('ROLLBACK');
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    expect(run.events.find((e) => e.event === 'shrink')).toMatchObject({ from: 200, to: 100 });
+    expect(run.events.at(-1)).toMatchObject({ event: 'summary', status: 'done', rowsUpdated: 200 });
+    expect(await count('SELECT count(*) AS n FROM slow WHERE touched <> 1')).toBe(0);
   });
 
   it('walks a composite primary key, and resumes after a composite key', async () => {
@@ -278,5 +311,23 @@ describe.skipIf('reason' in bouncer)('backfill through PgBouncer (transaction po
     // The throttle holds no session state: it works through the pooler.
     const throttle = await runCli(['wait-for-replicas', '--url', pool.url(), '--timeout', '30s', '--interval', '100ms']);
     expect(throttle.code).toBe(0);
+  });
+
+  it('leaves no setting and no lock on the one pooled server connection', async () => {
+    if (!pool) return;
+    const single = pool.url({ database: 'single' });
+    expectOneLineFailure(await runCli(['backfill', '--url', single, '--table', 'keyless', '--key', 'email', '--set', 'v = 1']), /pools transactions/);
+    expect((await runCli(['backfill', '--url', single, '--table', 'keyless', '--key', 'email', '--set', 'v = 1', '--dry-run'])).code).toBe(1);
+    expect((await runCli(['wait-for-replicas', '--url', single, '--timeout', '30s', '--interval', '100ms'])).code).toBe(0);
+    const next = await runCli(['wait-for-replicas', '--url', single, '--timeout', '30s', '--interval', '100ms', '--format', 'json']);
+    expect(next.code).toBe(0);
+    const client = new pg.Client({ connectionString: single });
+    await client.connect();
+    try {
+      const { rows } = await client.query("SELECT current_setting('statement_timeout') AS timeout, current_setting('lock_timeout') AS lock, (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory') AS advisory");
+      expect(rows).toEqual([{ timeout: '0', lock: '0', advisory: 0 }]);
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -60,3 +60,20 @@ SELECT DISTINCT l.pid
   FROM pg_catalog.pg_locks l
  WHERE l.pid = ANY ($1::int[]) AND l.locktype = 'relation'
    AND (NOT l.granted OR (l.relation = $2::oid AND l.mode = ANY ($3::text[])))`;
+
+/**
+ * Who holds the table ($1, oid) in a mode the batch's UPDATE conflicts with: named when a
+ * statement outside the watched batch (the first batch's EXPLAIN) hits lock_timeout.
+ */
+export const CONFLICTING_HOLDERS_SQL = `
+SELECT w.pid, w.mode, NULL::text AS relation,
+       a.application_name AS application,
+       a.usename AS "user",
+       pg_catalog.left(a.query, 200) AS query,
+       EXTRACT(EPOCH FROM pg_catalog.now() - a.xact_start)::float8 AS waited_seconds
+  FROM pg_catalog.pg_locks w
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
+ WHERE w.locktype = 'relation' AND w.relation = $1::oid AND w.granted
+   AND w.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+   AND w.mode = ANY ($2::text[])
+ ORDER BY w.pid`;

@@ -6,7 +6,7 @@
 // transaction rolls back, its locks go, the waiter proceeds) and says who waited.
 import type pg from 'pg';
 import { formatDuration } from '../core/units.js';
-import { BATCH_WATCH_SQL, CONFLICTS_WITH_UPDATE, QUEUED_ON_TABLE_SQL, STILL_IN_THE_WAY_SQL } from './lock-queue.sql.js';
+import { BATCH_WATCH_SQL, CONFLICTING_HOLDERS_SQL, CONFLICTS_WITH_UPDATE, QUEUED_ON_TABLE_SQL, STILL_IN_THE_WAY_SQL } from './lock-queue.sql.js';
 
 export interface Waiter {
   pid: number;
@@ -46,6 +46,12 @@ export function describeWaiter(w: Waiter, waitedWord = 'waiting'): string {
 /** Sessions waiting for the table in a mode the next batch's UPDATE would queue behind. */
 export async function queuedOnTable(client: pg.Client, tableOid: number): Promise<Waiter[]> {
   const { rows } = await client.query<WaiterRow>(QUEUED_ON_TABLE_SQL, [tableOid, CONFLICTS_WITH_UPDATE]);
+  return rows.map(toWaiter);
+}
+
+/** Sessions holding the table in a mode an UPDATE waits for; waitedSeconds is their transaction's age. */
+export async function conflictingHolders(client: pg.Client, tableOid: number): Promise<Waiter[]> {
+  const { rows } = await client.query<WaiterRow>(CONFLICTING_HOLDERS_SQL, [tableOid, CONFLICTS_WITH_UPDATE]);
   return rows.map(toWaiter);
 }
 

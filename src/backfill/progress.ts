@@ -188,7 +188,7 @@ export function summaryText(summary: BackfillSummary, resume: string | null): st
       ? `${summary.table}: done. ${work}${summary.lastKey === null ? '' : `; last key ${summary.lastKey}`}`
       : summary.status === 'interrupted'
         ? `${summary.table}: interrupted${summary.lastKey === null ? ' before the first batch' : ` after key ${summary.lastKey}`}. ${work}`
-        : `${summary.table}: ${summary.status === 'blocked' ? 'blocked' : 'stopped'}: ${summary.reason ?? 'unknown'}. ${work}`;
+        : `${summary.table}: ${summary.status === 'blocked' ? 'blocked' : 'stopped'}: ${summary.reason ?? 'unknown'}${summary.batches === 0 ? '' : `. ${work}`}`;
   return `${head}\n${resume === null ? '' : `Resume with: ${resume}\n`}`;
 }
 

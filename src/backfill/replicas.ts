@@ -109,9 +109,15 @@ export class ReplicaWatch {
   private readonly seen = new Map<string, string>();
   constructor(readonly limits: ReplicaLimits) {}
 
-  async look(client: Queryable): Promise<LagVerdict> {
-    const rows = (await client.query(REPLICAS_SQL)).rows as ReplicaRow[];
-    return this.evaluate(rows);
+  /**
+   * One look. With statementTimeoutMs the read runs in its own transaction under SET LOCAL,
+   * so no setting outlives it (a pooled server connection is shared); without, it is a
+   * plain query that leaves a caller's session and transaction as they are.
+   */
+  async look(client: Queryable, statementTimeoutMs: number | null = null): Promise<LagVerdict> {
+    if (statementTimeoutMs === null) return this.evaluate((await client.query(REPLICAS_SQL)).rows as ReplicaRow[]);
+    const results = (await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = '${Math.round(statementTimeoutMs)}ms'; ${REPLICAS_SQL}; COMMIT`)) as unknown as { rows: unknown[] }[];
+    return this.evaluate((results[2]?.rows ?? []) as ReplicaRow[]);
   }
 
   evaluate(rows: readonly ReplicaRow[]): LagVerdict {
@@ -226,35 +232,40 @@ const RECOVERY_SQL = 'SELECT pg_catalog.pg_is_in_recovery() AS in_recovery';
  * Waits until every watched replica is within the limits, or the timeout passes. Throws a
  * PreflightError when it cannot look (a standby, hidden replica state, connection failure).
  */
+export const WAIT_APPLICATION_NAME = 'pgpreflight-wait-for-replicas';
+/** Connect timeout and statement_timeout of each look on a connection of our own. */
+const LOOK_TIMEOUT_MS = 10_000;
+
 export async function waitForReplicas(options: WaitForReplicasOptions = {}): Promise<ReplicaWaitResult> {
+  const timeoutMs = toMs(options.timeout ?? '5m', 'timeout') as number;
+  if (options.client) return waitOn(options.client, options, null);
+  const client = await connect(resolveConnection(options.url), { applicationName: WAIT_APPLICATION_NAME, timeoutMs: Math.min(LOOK_TIMEOUT_MS, Math.max(1000, timeoutMs)) });
+  try {
+    return await waitOn(client, options, LOOK_TIMEOUT_MS);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The wait on an open connection; statementTimeoutMs bounds each look (on connections of our own). */
+export async function waitOn(client: Queryable, options: WaitForReplicasOptions, statementTimeoutMs: number | null): Promise<ReplicaWaitResult> {
   const limits = limitsOf(options);
   const timeoutMs = toMs(options.timeout ?? '5m', 'timeout') as number;
   const intervalMs = toMs(options.interval ?? '1s', 'interval') as number;
   const started = Date.now();
-  let owned: Awaited<ReturnType<typeof connect>> | undefined;
-  let client = options.client;
-  if (!client) {
-    const spec = resolveConnection(options.url);
-    owned = await connect(spec, { applicationName: 'pgpreflight-wait-for-replicas', timeoutMs: Math.min(10_000, Math.max(1000, timeoutMs)) });
-    client = owned;
+  const { rows } = await client.query(RECOVERY_SQL);
+  if ((rows[0] as { in_recovery?: boolean } | undefined)?.in_recovery === true) {
+    throw new PreflightError('the server is a standby (in recovery): replica lag is read on the primary. Point it at the primary');
   }
-  try {
-    const { rows } = await client.query(RECOVERY_SQL);
-    if ((rows[0] as { in_recovery?: boolean } | undefined)?.in_recovery === true) {
-      throw new PreflightError('the server is a standby (in recovery): replica lag is read on the primary. Point it at the primary');
-    }
-    const watch = new ReplicaWatch(limits);
-    for (let looks = 1; ; looks += 1) {
-      const verdict = await watch.look(client);
-      const waitedMs = Date.now() - started;
-      if (verdict.ok) return { ok: true, aborted: false, waitedMs, looks, verdict };
-      options.onWait?.(verdict, waitedMs);
-      const remaining = started + timeoutMs - Date.now();
-      if (remaining <= 0 || options.signal?.aborted) return { ok: false, aborted: options.signal?.aborted === true, waitedMs, looks, verdict };
-      await pause(Math.min(intervalMs, remaining), options.signal);
-      if (options.signal?.aborted) return { ok: false, aborted: true, waitedMs: Date.now() - started, looks, verdict };
-    }
-  } finally {
-    await owned?.end().catch(() => undefined);
+  const watch = new ReplicaWatch(limits);
+  for (let looks = 1; ; looks += 1) {
+    const verdict = await watch.look(client, statementTimeoutMs);
+    const waitedMs = Date.now() - started;
+    if (verdict.ok) return { ok: true, aborted: false, waitedMs, looks, verdict };
+    options.onWait?.(verdict, waitedMs);
+    const remaining = started + timeoutMs - Date.now();
+    if (remaining <= 0 || options.signal?.aborted) return { ok: false, aborted: options.signal?.aborted === true, waitedMs, looks, verdict };
+    await pause(Math.min(intervalMs, remaining), options.signal);
+    if (options.signal?.aborted) return { ok: false, aborted: true, waitedMs: Date.now() - started, looks, verdict };
   }
 }

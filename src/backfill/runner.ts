@@ -12,7 +12,7 @@ import { formatDuration } from '../core/units.js';
 import { backoffDelay } from '../gate/wait.js';
 import { advisoryLockHolders, advisoryLockKey, describeHolder, releaseAdvisoryLock, tryAdvisoryLock, type LockHolder } from './advisory.js';
 import { batchSettingsSql, lastKeySql, updateSql, upperKeySql } from './batch.sql.js';
-import { describeWaiter, queuedOnTable, stillInTheWay, watchBatch, type Waiter } from './lock-queue.js';
+import { conflictingHolders, describeWaiter, queuedOnTable, stillInTheWay, watchBatch, type Waiter } from './lock-queue.js';
 import { detectTransactionPooling, type PoolingLook } from './pooling.js';
 import { describeLagging, pause, ReplicaWatch, type LagVerdict, type Replica, type ReplicaLimits } from './replicas.js';
 import { formatStartAfter, parseStartAfter } from './resume.js';
@@ -235,8 +235,10 @@ export async function runBackfill(request: BackfillRequest, hooks: Hooks = {}): 
   try {
     main = await connect(request.connection, { applicationName: BACKFILL_APPLICATION_NAME, timeoutMs: request.timeoutMs, deadline });
     watch = await connect(request.connection, { applicationName: WATCH_APPLICATION_NAME, timeoutMs: request.timeoutMs, deadline });
+    // First, before any setting or lock could land on a pooled server connection.
+    const pooling = await detectTransactionPooling(main, watch);
     // Every look on `watch` is bounded; the batches set their own timeouts per transaction.
-    await watch.query(`SET statement_timeout = '${Math.round(request.timeoutMs)}ms'`);
+    if (!pooling.pooled) await watch.query(`SET statement_timeout = '${Math.round(request.timeoutMs)}ms'`);
     const server = (await main.query<{ in_recovery: boolean; version_num: number; backend_pid: number }>(SERVER_SQL)).rows[0];
     if (!server) throw new PreflightError(`cannot read the server's state on ${display}`);
     if (server.in_recovery) throw new PreflightError(`${display} is a standby (in recovery): a backfill writes, so run it against the primary`);
@@ -255,7 +257,6 @@ export async function runBackfill(request: BackfillRequest, hooks: Hooks = {}): 
     const notes: string[] = [];
     if (target.hasChildren) notes.push(`${target.display} has inheritance children: only the table itself is updated (ONLY)`);
     if (request.where === null) notes.push('no --where: every row is updated, and a rerun without --start-after updates every row again');
-    const pooling = await detectTransactionPooling(main, watch);
     const replicaWatch = new ReplicaWatch(request.limits);
     const firstLook = await replicaWatch.look(watch);
     const settings = batchSettingsSql(request.lockTimeoutMs, request.statementTimeoutMs);
@@ -310,12 +311,15 @@ export async function runBackfill(request: BackfillRequest, hooks: Hooks = {}): 
           return { firstBatch: { sql, params, from: lower === null ? null : formatStartAfter(lower), to: formatStartAfter(upper), last }, explain: text, scan: checkScan(json, target), keyScan };
         } catch (error) {
           await client.query('ROLLBACK').catch(() => undefined);
-          if (errorCode(error) === '55P03' && attempt <= request.retries && !control.stopRequested) {
-            await pause(backoffDelay(attempt, MAX_RETRY_DELAY_MS), control.signal);
-            continue;
+          if (errorCode(error) !== '55P03') throw error;
+          const holders = await conflictingHolders(watch as pg.Client, target.oid);
+          const heldBy = holders.length > 0 ? `; held by ${holders.map((w) => describeWaiter(w, 'in a transaction for')).join('; ')}` : '';
+          if (attempt > request.retries || control.stopRequested) {
+            throw new PreflightError(`cannot plan the first batch: ${target.display} stayed locked (lock_timeout ${formatDuration(request.lockTimeoutMs)}, ${attempt} tr${attempt === 1 ? 'y' : 'ies'})${heldBy}`, { cause: error });
           }
-          if (errorCode(error) === '55P03') throw new PreflightError(`cannot plan the first batch: ${target.display} stayed locked (lock_timeout ${formatDuration(request.lockTimeoutMs)}, ${attempt} tries)`, { cause: error });
-          throw error;
+          const delayMs = backoffDelay(attempt, MAX_RETRY_DELAY_MS);
+          emit({ event: 'retry', after: null, reason: 'lock-timeout', attempt, delayMs, blockers: holders, detail: `lock_timeout ${formatDuration(request.lockTimeoutMs)} planning the first batch${heldBy}` });
+          await pause(delayMs, control.signal);
         }
       }
     };

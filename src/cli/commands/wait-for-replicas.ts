@@ -4,8 +4,8 @@
 import { connect, resolveConnection } from '../../core/connection.js';
 import { PreflightError, redact } from '../../core/errors.js';
 import { formatDuration, parseDuration, parseSize } from '../../core/units.js';
-import { DEFAULT_MAX_LAG, describeLagging, waitForReplicas } from '../../backfill/index.js';
-import { describeReplica } from '../../backfill/replicas.js';
+import { DEFAULT_MAX_LAG, describeLagging } from '../../backfill/index.js';
+import { describeReplica, WAIT_APPLICATION_NAME, waitOn } from '../../backfill/replicas.js';
 import { listOf } from './shared.js';
 import type { Args, CommandModule } from './types.js';
 
@@ -55,12 +55,12 @@ const waitForReplicasCommand: CommandModule = {
     const onSignal = (): void => controller.abort();
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const client = await connect(spec, { applicationName: 'pgpreflight-wait-for-replicas', timeoutMs: Math.min(10_000, timeout) });
+    const lookTimeoutMs = Math.min(10_000, timeout);
+    const client = await connect(spec, { applicationName: WAIT_APPLICATION_NAME, timeoutMs: lookTimeoutMs });
     let lastSaid = 0;
     try {
-      await client.query(`SET statement_timeout = '${Math.min(10_000, timeout)}ms'`);
-      const result = await waitForReplicas({
-        client,
+      // Each look is its own transaction with SET LOCAL: nothing stays on a pooled server connection.
+      const result = await waitOn(client, {
         maxLag,
         maxLagTime,
         timeout,
@@ -73,7 +73,7 @@ const waitForReplicasCommand: CommandModule = {
           lastSaid = Date.now();
           io.stderr.write(clean(`pgpreflight wait-for-replicas: waiting (${formatDuration(waitedMs)}): ${describeLagging(verdict)}\n`));
         },
-      });
+      }, lookTimeoutMs);
       const status = result.ok ? 'ok' : result.aborted ? 'interrupted' : 'timeout';
       if (format === 'json') {
         io.stdout.write(clean(`${JSON.stringify({ status, waitedMs: result.waitedMs, looks: result.looks, replicas: result.verdict.replicas, lagging: result.verdict.lagging }, null, 2)}\n`));

@@ -71,6 +71,8 @@ beforeAll(async () => {
     INSERT INTO orders (id, pad) SELECT g, 'x' FROM generate_series(1, 200000) g;
     CREATE TABLE queued (id int PRIMARY KEY, v int, touched int NOT NULL DEFAULT 0);
     INSERT INTO queued (id) SELECT generate_series(1, 4000);
+    CREATE TABLE prequeued (id int PRIMARY KEY, v int, touched int NOT NULL DEFAULT 0);
+    INSERT INTO prequeued (id) SELECT generate_series(1, 100);
     CREATE TABLE interrupted (id int PRIMARY KEY, v int, touched int NOT NULL DEFAULT 0);
     INSERT INTO interrupted (id) SELECT generate_series(1, 3000);
     CREATE TABLE slow (id int PRIMARY KEY, v int, touched int NOT NULL DEFAULT 0);
@@ -79,6 +81,8 @@ beforeAll(async () => {
     INSERT INTO regions (region, id) SELECT 'r' || (g % 3), g FROM generate_series(1, 3000) g;
     CREATE TABLE keyless (id int, email text NOT NULL UNIQUE, v int);
     INSERT INTO keyless SELECT g, 'u' || g || '@example.com' FROM generate_series(1, 500) g;
+    CREATE TABLE parted (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);
+    CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (1) TO (1000);
     CREATE TABLE nothing_unique (id int, v int);
     INSERT INTO nothing_unique SELECT generate_series(1, 10);
     ANALYZE;
@@ -183,6 +187,27 @@ describe('backfill', () => {
     expect(await count('SELECT count(*) AS n FROM queued WHERE touched <> 1')).toBe(0);
   });
 
+  it('does not start while an ALTER TABLE waits for the table, and starts once it is done', async () => {
+    const { client: reader } = await taggedSession(cluster(), 'prequeued-reader', open);
+    await reader.query('BEGIN; SELECT * FROM prequeued LIMIT 1');
+    const { client: deploy, pid: deployPid } = await taggedSession(cluster(), 'prequeued-alter', open);
+    const altered = deploy.query("SET lock_timeout = '2min'; ALTER TABLE prequeued ADD COLUMN note text").then(() => 'altered', (error: Error) => error.message);
+    await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name = 'prequeued-alter' AND wait_event_type = 'Lock'");
+    const dry = await runCli(['backfill', '--url', cluster().url(), '--table', 'prequeued', '--set', 'v = 1', '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toMatch(new RegExp(`A run would not start now: pid ${deployPid} \\(app prequeued-alter, AccessExclusiveLock.* waits for public\\.prequeued`));
+    const run = startCli(['backfill', '--url', cluster().url(), '--table', 'prequeued', '--set', 'v = 1, touched = touched + 1', '--where', 'v IS NULL', '--lock-timeout', '2min']);
+    const paused = await run.event((e) => e.event === 'pause', 'pause');
+    expect(paused).toMatchObject({ reason: 'lock-queue', waiters: [expect.objectContaining({ pid: deployPid, application: 'prequeued-alter', mode: 'AccessExclusiveLock' })] });
+    // (Reading the table here would queue behind the ALTER too.)
+    expect(run.events.filter((e) => e.event === 'batch' || e.event === 'start')).toEqual([]);
+    await reader.query('ROLLBACK');
+    expect(await altered).toBe('altered');
+    expect((await run.done).code).toBe(0);
+    expect(run.events.at(-1)).toMatchObject({ event: 'summary', status: 'done', rowsUpdated: 100, pauses: expect.objectContaining({ 'lock-queue': 1 }) });
+    expect(await count('SELECT count(*) AS n FROM prequeued WHERE touched <> 1')).toBe(0);
+  });
+
   it('stops after the current batch on Ctrl-C, prints the resume command, and the rerun completes', async () => {
     const base = ['backfill', '--url', cluster().url(), '--table', 'interrupted', '--where', 'v IS NULL', '--batch-size', '300', '--lock-timeout', '2min', '--statement-timeout', '2min'];
     const gate = await taggedSession(cluster(), 'test-gate', open);
@@ -266,6 +291,7 @@ describe('backfill', () => {
     expectOneLineFailure(none, /has no usable key: it has no primary key; add a primary key or a unique index on NOT NULL columns/);
     const wrong = await runCli(['backfill', '--url', cluster().url(), '--table', 'keyless', '--set', 'v = 1', '--key', 'id']);
     expectOneLineFailure(wrong, /--key id: no unique index covers exactly id; usable keys: email/);
+    expectOneLineFailure(await runCli(['backfill', '--url', cluster().url(), '--table', 'parted', '--set', 'v = 1']), /public\.parted is partitioned: backfill each partition on its own/);
     const byEmail = await runCli(['backfill', '--url', cluster().url(), '--table', 'keyless', '--set', 'v = 1', '--key', 'email', '--batch-size', '100']);
     expect(byEmail.code).toBe(0);
     expect(await count('SELECT count(*) AS n FROM keyless WHERE v IS NULL')).toBe(0);

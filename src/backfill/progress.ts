@@ -206,7 +206,9 @@ export function planText(plan: BackfillPlan): string {
   row('advisory lock', `pg_try_advisory_lock(${plan.lockKey[0]}, ${plan.lockKey[1]})${plan.lockHolders.length > 0 ? ` — held now by pid ${plan.lockHolders.map((h) => h.pid).join(', ')}` : ' — free'}`);
   row('connection', plan.pooling.pooled ? `transaction pooling detected (${plan.pooling.evidence})` : 'one session per connection');
   for (const note of plan.notes) row('note', note);
-  if (plan.firstBatch === null) {
+  if (plan.queued.length > 0) {
+    lines.push('', 'No plan: explaining the first batch would queue behind the session waiting for the table.');
+  } else if (plan.firstBatch === null) {
     lines.push('', 'Nothing to do: no key lies after the start.');
   } else {
     const from = plan.firstBatch.from === null ? '' : `after ${plan.firstBatch.from} `;

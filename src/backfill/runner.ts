@@ -125,6 +125,8 @@ export interface BackfillPlan {
   lockKey: [number, number];
   lockHolders: LockHolder[];
   pooling: PoolingLook;
+  /** Sessions queued for the table when the dry run looked: then no plan was made. */
+  queued: Waiter[];
   /** Why a real run would not start now (it would refuse or wait), empty when it would. */
   blockers: string[];
   notes: string[];
@@ -324,55 +326,12 @@ export async function runBackfill(request: BackfillRequest, hooks: Hooks = {}): 
       }
     };
 
-    const lockKey = advisoryLockKey(target.oid);
-    const planned = await explainFirst();
-    const planProblems = [
-      planned.keyScan && !planned.keyScan.ok ? `finding the batch's upper key is ${planned.keyScan.scan}: ${planned.keyScan.problem}` : null,
-      planned.scan && !planned.scan.ok ? `the first batch's UPDATE is ${planned.scan.scan}: ${planned.scan.problem}` : null,
-    ].filter((p): p is string => p !== null);
-    if (planProblems.length > 0 && !request.dryRun) throw new PreflightError(`refusing to start: ${planProblems.join('; ')}. ANALYZE ${target.display}, or check --where`);
-
-    if (request.dryRun) {
-      const holders = await advisoryLockHolders(watch, target.oid);
-      const blockers: string[] = [];
-      blockers.push(...planProblems);
-      if (holders.length > 0) blockers.push(`another backfill holds the advisory lock: ${holders.map(describeHolder).join(', ')}`);
-      if (pooling.pooled) blockers.push(`the connection pools transactions (${pooling.evidence}): a real run refuses`);
-      const estimatedBatches = target.estimatedRows === null ? null : Math.max(1, Math.ceil(target.estimatedRows / request.batchSize));
-      return {
-        kind: 'plan',
-        plan: {
-          table: target.display,
-          key: keyNames,
-          keySource: target.keySource,
-          estimatedRows: target.estimatedRows,
-          estimatedBatches: request.batchTimeMs === null ? estimatedBatches : null,
-          batchSize: request.batchSize,
-          batchTimeMs: request.batchTimeMs,
-          startAfter: startAfter === null ? null : formatStartAfter(startAfter),
-          firstBatch: planned.firstBatch,
-          explain: planned.explain,
-          scan: planned.scan,
-          keyScan: planned.keyScan,
-          replicas: firstLook.replicas,
-          replicasOk: firstLook.ok,
-          lagging: firstLook.lagging,
-          lockKey,
-          lockHolders: holders,
-          pooling,
-          blockers,
-          notes,
-        },
-      };
-    }
-
-    if (pooling.pooled) {
+    if (!request.dryRun && pooling.pooled) {
       throw new PreflightError(
         `${display} pools transactions (${pooling.evidence}): a session-level advisory lock would stay on a pooled server connection. Run the backfill on a direct connection (or a session-mode pool)`,
       );
     }
-
-    // ---- the run
+    // ---- the run (a dry run only plans)
     const started = Date.now();
     const summary: BackfillSummary = {
       status: 'done',
@@ -427,6 +386,63 @@ export async function runBackfill(request: BackfillRequest, hooks: Hooks = {}): 
       return true;
     };
 
+    // Who waits for the table in a mode the batch's UPDATE would queue behind (a deploy's ALTER).
+    const queueLook = async (): Promise<{ detail: string; waiters: Waiter[] } | null> => {
+      const queued = await queuedOnTable(watch as pg.Client, target.oid);
+      if (queued.length === 0) return null;
+      return { detail: `${queued.map((w) => describeWaiter(w)).join('; ')} waits for ${target.display}`, waiters: queued };
+    };
+
+    // Even the plan (the first batch's EXPLAIN and upper key) takes the UPDATE's locks: with a
+    // statement queued for the table, a run waits first and a dry run does not plan.
+    let queuedAtPlan: Waiter[] = [];
+    if (request.dryRun) queuedAtPlan = (await queueLook())?.waiters ?? [];
+    else if (!(await pauseWhile('lock-queue', 250, queueLook))) return finish('interrupted');
+    const lockKey = advisoryLockKey(target.oid);
+    const planned = queuedAtPlan.length > 0 ? { firstBatch: null, explain: [], scan: null, keyScan: null } : await explainFirst();
+    const planProblems = [
+      planned.keyScan && !planned.keyScan.ok ? `finding the batch's upper key is ${planned.keyScan.scan}: ${planned.keyScan.problem}` : null,
+      planned.scan && !planned.scan.ok ? `the first batch's UPDATE is ${planned.scan.scan}: ${planned.scan.problem}` : null,
+    ].filter((p): p is string => p !== null);
+    if (planProblems.length > 0 && !request.dryRun) throw new PreflightError(`refusing to start: ${planProblems.join('; ')}. ANALYZE ${target.display}, or check --where`);
+
+    if (request.dryRun) {
+      const holders = await advisoryLockHolders(watch, target.oid);
+      const blockers: string[] = [];
+      blockers.push(...planProblems);
+      if (queuedAtPlan.length > 0) blockers.push(`${queuedAtPlan.map((w) => describeWaiter(w)).join('; ')} waits for ${target.display}: no plan was made, it would queue behind; a run waits until the queue is gone`);
+      if (holders.length > 0) blockers.push(`another backfill holds the advisory lock: ${holders.map(describeHolder).join(', ')}`);
+      if (pooling.pooled) blockers.push(`the connection pools transactions (${pooling.evidence}): a real run refuses`);
+      const estimatedBatches = target.estimatedRows === null ? null : Math.max(1, Math.ceil(target.estimatedRows / request.batchSize));
+      return {
+        kind: 'plan',
+        plan: {
+          table: target.display,
+          key: keyNames,
+          keySource: target.keySource,
+          estimatedRows: target.estimatedRows,
+          estimatedBatches: request.batchTimeMs === null ? estimatedBatches : null,
+          batchSize: request.batchSize,
+          batchTimeMs: request.batchTimeMs,
+          startAfter: startAfter === null ? null : formatStartAfter(startAfter),
+          firstBatch: planned.firstBatch,
+          explain: planned.explain,
+          scan: planned.scan,
+          keyScan: planned.keyScan,
+          replicas: firstLook.replicas,
+          replicasOk: firstLook.ok,
+          lagging: firstLook.lagging,
+          lockKey,
+          lockHolders: holders,
+          pooling,
+          queued: queuedAtPlan,
+          blockers,
+          notes,
+        },
+      };
+    }
+
+
     if (control.stopRequested) return finish('interrupted');
     // The advisory lock: one backfill per table.
     if (!(await tryAdvisoryLock(main, target.oid))) {
@@ -475,11 +491,7 @@ export async function runBackfill(request: BackfillRequest, hooks: Hooks = {}): 
 
     // Clear to start a batch: nobody queued for the table, every replica within limits.
     const clearToStart = async (): Promise<boolean> => {
-      const queueClear = await pauseWhile('lock-queue', 250, async () => {
-        const queued = await queuedOnTable(watch as pg.Client, target.oid);
-        if (queued.length === 0) return null;
-        return { detail: `${queued.map((w) => describeWaiter(w)).join('; ')} waits for ${target.display}`, waiters: queued };
-      });
+      const queueClear = await pauseWhile('lock-queue', 250, queueLook);
       if (!queueClear) return false;
       return pauseWhile('replica-lag', lagPollMs, async () => {
         const verdict = await replicaWatch.look(watch as pg.Client);

@@ -302,12 +302,11 @@ describe('backfill', () => {
     expectOneLineFailure(await runCli(['wait-for-replicas', '--url', standby.url()]), /is a standby \(in recovery\)/);
   });
 
-  it('rejects --where with a syntax error, or one that escapes its parentheses, before touching a row', async () => {
+  it('rejects --where with a syntax error or an unknown column before touching a row', async () => {
     await cluster().sql('UPDATE nothing_unique SET v = NULL');
     await cluster().sql('ALTER TABLE nothing_unique ADD PRIMARY KEY (id)');
     const base = ['backfill', '--url', cluster().url(), '--table', 'nothing_unique', '--set', 'v = 1'];
     expectOneLineFailure(await runCli([...base, '--where', 'v IS NUL']), /--set\/--where: syntax error at or near "NUL"/);
-    expectOneLineFailure(await runCli([...base, '--where', 'v IS NULL) OR (true']), /--where is not one expression/);
     expectOneLineFailure(await runCli([...base, '--where', 'nope IS NULL']), /--set\/--where: column "nope" does not exist .*nothing was changed/);
     expect(await count('SELECT count(*) AS n FROM nothing_unique WHERE v IS NOT NULL')).toBe(0);
     expect(await count("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")).toBe(0);
@@ -323,30 +322,20 @@ describe.skipIf('reason' in bouncer)('backfill through PgBouncer (transaction po
     await pool?.stop();
   });
 
-  it('refuses to run: a session-level advisory lock would stay on a pooled server connection', async () => {
+  it('refuses to run (a session-level advisory lock would stay on a pooled server connection) and leaves nothing behind', async () => {
     if (!('binary' in bouncer)) return;
     pool = await startPgBouncer(bouncer.binary, cluster());
     await cluster().sql('UPDATE keyless SET v = NULL');
-    const args = ['backfill', '--url', pool.url(), '--table', 'keyless', '--key', 'email', '--set', 'v = 1'];
+    // The pool with one server connection: whatever the backfill left there, the next client gets.
+    const single = pool.url({ database: 'single' });
+    const args = ['backfill', '--url', single, '--table', 'keyless', '--key', 'email', '--set', 'v = 1'];
     expectOneLineFailure(await runCli(args), /pools transactions \((two connections both ran on backend \d+|one connection ran on backends .*)\): a session-level advisory lock would stay on a pooled server connection/);
-    expect(await count("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")).toBe(0);
     expect(await count('SELECT count(*) AS n FROM keyless WHERE v IS NOT NULL')).toBe(0);
     const dry = await runCli([...args, '--dry-run', '--format', 'json']);
     expect(dry.code).toBe(1);
     expect((JSON.parse(dry.stdout) as { blockers: string[] }).blockers).toEqual([expect.stringMatching(/the connection pools transactions/)]);
     // The throttle holds no session state: it works through the pooler.
-    const throttle = await runCli(['wait-for-replicas', '--url', pool.url(), '--timeout', '30s', '--interval', '100ms']);
-    expect(throttle.code).toBe(0);
-  });
-
-  it('leaves no setting and no lock on the one pooled server connection', async () => {
-    if (!pool) return;
-    const single = pool.url({ database: 'single' });
-    expectOneLineFailure(await runCli(['backfill', '--url', single, '--table', 'keyless', '--key', 'email', '--set', 'v = 1']), /pools transactions/);
-    expect((await runCli(['backfill', '--url', single, '--table', 'keyless', '--key', 'email', '--set', 'v = 1', '--dry-run'])).code).toBe(1);
     expect((await runCli(['wait-for-replicas', '--url', single, '--timeout', '30s', '--interval', '100ms'])).code).toBe(0);
-    const next = await runCli(['wait-for-replicas', '--url', single, '--timeout', '30s', '--interval', '100ms', '--format', 'json']);
-    expect(next.code).toBe(0);
     const client = new pg.Client({ connectionString: single });
     await client.connect();
     try {

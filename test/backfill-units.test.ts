@@ -82,6 +82,9 @@ describe('keys and resuming', () => {
       `pgpreflight backfill --table orders --set 'note = '\\''it'\\'''\\''s'\\''' --where 'note IS NULL' --batch-size 500 --include-logical --ignore-replica a --ignore-replica 'b c' --start-after '["eu","1042"]'`,
     );
     expect(shellCommand(['a b', "it's", 'plain-1.2'])).toBe(`'a b' 'it'\\''s' plain-1.2`);
+    // psql's connection options come along, except a -d that is a whole connection string.
+    expect(resumeCommand({ host: 'db1', port: '6543', username: 'deploy', dbname: 'shop', table: 't', set: 'v = 1' }, '7')).toBe('pgpreflight backfill --host db1 --port 6543 --username deploy --dbname shop --table t --set \'v = 1\' --start-after 7');
+    expect(resumeCommand({ dbname: 'host=db1 password=secret', table: 't', set: 'v = 1' }, '7')).toBe("pgpreflight backfill --table t --set 'v = 1' --start-after 7");
   });
 
   it('derives the advisory lock key from the table oid, wrapping oids above 2^31 like oid::int4', () => {

@@ -2,14 +2,15 @@
 // each other (src/backfill/, docs/backfill.md). Exit 0 done (or a dry run that would
 // start), 1 blocked (another backfill holds the table, locks kept failing, or the dry
 // run found a reason not to start), 2 could not run, 130 interrupted.
-import { resolveConnection } from '../../core/connection.js';
+import { singleConnection } from '../../config/settings.js';
+import { isConninfo, isConnectionUri } from '../../core/conninfo.js';
 import { PreflightError, redact } from '../../core/errors.js';
 import { formatCount, parseCount, parseDuration, parseSize } from '../../core/units.js';
 import { BackfillControl, BackfillStopped, DEFAULT_MAX_LAG, runBackfill, type BackfillSummary } from '../../backfill/index.js';
 import { BackfillProgress, planText, summaryText } from '../../backfill/progress.js';
 import { shellCommand } from '../../backfill/resume.js';
 import { DEFAULT_INITIAL_BATCH } from '../../backfill/runner.js';
-import { listOf } from './shared.js';
+import { connectionFlags, listOf } from './shared.js';
 import type { Args, CommandModule } from './types.js';
 
 const FORMATS = ['table', 'json'] as const;
@@ -24,9 +25,12 @@ const DEFAULTS = {
   timeout: '10s',
 };
 
-/** The flags a resume command repeats, in this order (--url never: it may hold a password). */
+/**
+ * The flags a resume command repeats, in this order. Never --url, nor a -d holding a whole
+ * connection string: they may carry a password.
+ */
 const RESUMED_FLAGS = [
-  'table', 'set', 'where', 'key', 'batch-size', 'batch-time', 'max-lag', 'max-lag-time', 'include-logical', 'ignore-replica',
+  'host', 'port', 'username', 'dbname', 'table', 'set', 'where', 'key', 'batch-size', 'batch-time', 'max-lag', 'max-lag-time', 'include-logical', 'ignore-replica',
   'pause', 'lock-timeout', 'statement-timeout', 'retries', 'wait-for-lock', 'format', 'progress-interval', 'timeout',
 ] as const;
 
@@ -73,6 +77,7 @@ export function resumeCommand(args: Args, startAfter: string): string {
   for (const flag of RESUMED_FLAGS) {
     const value = args[flag];
     if (value === undefined || value === false) continue;
+    if (flag === 'dbname' && (isConninfo(String(value)) || isConnectionUri(String(value)))) continue;
     if (value === true) argv.push(`--${flag}`);
     else for (const item of Array.isArray(value) ? value : [value]) argv.push(`--${flag}`, String(item));
   }
@@ -82,8 +87,8 @@ export function resumeCommand(args: Args, startAfter: string): string {
 
 const backfill: CommandModule = {
   builder: (y) =>
-    y
-      .option('url', { type: 'string', describe: 'connection URL of the primary (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
+    connectionFlags(y)
+      .option('url', { type: 'string', describe: 'connection URL or keyword/value string of the primary (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
       .option('table', { type: 'string', describe: 'the table to update (name or schema.name); quoted as an identifier' })
       .option('set', { type: 'string', describe: 'SET list, SQL run as given: "priority = 0" or "a = 1, b = lower(c)"' })
       .option('where', { type: 'string', describe: 'rows to update, one SQL boolean expression run as given: "priority IS NULL" (it must exclude rows already done for a rerun to skip them)' })
@@ -120,7 +125,7 @@ const backfill: CommandModule = {
     const batchSizeGiven = count(args, 'batch-size', null, 1);
     const batchTimeGiven = duration(args, 'batch-time', null);
     const batchTimeMs = batchTimeGiven ?? (batchSizeGiven === null ? (parseDuration(DEFAULTS.batchTime) as number) : null);
-    const connection = resolveConnection(single(args, 'url'), io.env);
+    const connection = singleConnection(args, io.env);
     const clean = (text: string): string => redact(text, connection.secrets);
     const request = {
       connection,

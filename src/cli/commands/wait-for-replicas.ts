@@ -1,12 +1,13 @@
 // `pgpreflight wait-for-replicas`: the backfill's replica throttle on its own, for batch
 // loops that live in application code or scripts. Exit 0 when every watched replica is
 // within the limits, 1 when the timeout passes first, 2 when it cannot look, 130 on Ctrl-C.
-import { connect, resolveConnection } from '../../core/connection.js';
+import { singleConnection } from '../../config/settings.js';
+import { connect } from '../../core/connection.js';
 import { PreflightError, redact } from '../../core/errors.js';
 import { formatDuration, parseDuration, parseSize } from '../../core/units.js';
 import { DEFAULT_MAX_LAG, describeLagging } from '../../backfill/index.js';
 import { describeReplica, WAIT_APPLICATION_NAME, waitOn } from '../../backfill/replicas.js';
-import { listOf } from './shared.js';
+import { connectionFlags, listOf } from './shared.js';
 import type { Args, CommandModule } from './types.js';
 
 const FORMATS = ['table', 'json'] as const;
@@ -31,8 +32,8 @@ function positiveDuration(args: Args, flag: string, fallback: string | null): nu
 
 const waitForReplicasCommand: CommandModule = {
   builder: (y) =>
-    y
-      .option('url', { type: 'string', describe: 'connection URL of the primary (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
+    connectionFlags(y)
+      .option('url', { type: 'string', describe: 'connection URL or keyword/value string of the primary (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
       .option('max-lag', { type: 'string', describe: `wait while a replica's replay lag is above this many bytes [default: ${DEFAULT_MAX_LAG}]` })
       .option('max-lag-time', { type: 'string', describe: 'wait while a replica\'s replay_lag is above this duration [default: off]' })
       .option('timeout', { type: 'string', describe: `give up (exit 1) after this long [default: ${DEFAULT_TIMEOUT}]` })
@@ -49,7 +50,7 @@ const waitForReplicasCommand: CommandModule = {
     const timeout = positiveDuration(args, 'timeout', DEFAULT_TIMEOUT) as number;
     const interval = positiveDuration(args, 'interval', DEFAULT_INTERVAL) as number;
     const format = (single(args, 'format') ?? 'table') as (typeof FORMATS)[number];
-    const spec = resolveConnection(single(args, 'url'), io.env);
+    const spec = singleConnection(args, io.env);
     const clean = (text: string): string => redact(text, spec.secrets);
     const controller = new AbortController();
     const onSignal = (): void => controller.abort();

@@ -186,7 +186,7 @@ describe('the installed library', () => {
     const script = "const p = require('pgpreflight'); const s = require('pgpreflight/report.schema.json'); console.log(Object.keys(p).sort().join(','), s.$defs.Report.type); try { require.resolve('pgpreflight/dist/bundle/cli.js') } catch (e) { console.log(e.code) }";
     const result = await run(NODE, ['--input-type=commonjs', '-e', script]);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.trim().split('\n')).toEqual(['PreflightError,analyzeMigration,blockingTree,check,render object', 'ERR_PACKAGE_PATH_NOT_EXPORTED']);
+    expect(result.stdout.trim().split('\n')).toEqual(['ADVISORY_LOCK_CLASS_ID,PreflightError,advisoryLockKey,analyzeMigration,blockingTree,check,render,waitForReplicas object', 'ERR_PACKAGE_PATH_NOT_EXPORTED']);
   });
 
   // tsc's verdict does not depend on the Node that runs the package: once is enough.

@@ -5,6 +5,7 @@ import ddlInProgress from './ddl-in-progress.js';
 import hotStandby from './hot-standby.js';
 import idleInTransaction from './idle-in-transaction.js';
 import invalidIndexes from './invalid-indexes.js';
+import load from './load.js';
 import locks from './locks.js';
 import logicalReplication from './logical-replication.js';
 import longRunningQueries from './long-running-queries.js';
@@ -24,6 +25,7 @@ export const CHECKS: readonly CheckDefinition[] = [
   hotStandby,
   idleInTransaction,
   invalidIndexes,
+  load,
   locks,
   logicalReplication,
   longRunningQueries,

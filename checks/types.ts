@@ -46,11 +46,24 @@ export interface CheckQuery {
    * `resampledName(name)`; null or absent: read once. For activity counters sampled twice.
    */
   resampleAfterMs?: (context: QueryContext) => number | null;
+  /**
+   * When it returns a window, the query is not read once: it is read again and again over
+   * the window, every everyMs, in the same transaction (the statistics cache cleared before
+   * each read), while any resampleAfterMs pause runs; the rows of every read are stored in
+   * order under `sampledName(name)`. Null or absent: never read. For pg_stat_activity over
+   * --sample (checks/load.ts). Sampled queries are read together, over the longest window.
+   */
+  sampleOver?: (context: QueryContext) => { windowMs: number; everyMs: number } | null;
 }
 
 /** Key in snapshot.extra of a query's second read (see CheckQuery.resampleAfterMs). */
 export function resampledName(name: string): string {
   return `${name}:resampled`;
+}
+
+/** Key in snapshot.extra of a sampled query's reads (see CheckQuery.sampleOver). */
+export function sampledName(name: string): string {
+  return `${name}:samples`;
 }
 
 export interface EvaluateContext<K extends string> {

@@ -2,7 +2,7 @@
 // server facts, the targets, one look at pg_locks + pg_stat_activity, and the extra
 // catalog queries the selected checks declared. Checks then evaluate this snapshot.
 import type pg from 'pg';
-import { resampledName, type CheckDefinition, type CheckQuery, type QueryContext } from '../../checks/types.js';
+import { resampledName, sampledName, type CheckDefinition, type CheckQuery, type QueryContext } from '../../checks/types.js';
 import { PreflightError } from '../core/errors.js';
 import { ACTIVITY_AND_LOCKS_SQL, PIN_CATALOG_SEARCH_PATH_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './snapshot.sql.js';
 import { sqlFor } from '../core/sql-versions.js';
@@ -167,6 +167,45 @@ export async function pinCatalogSearchPath(client: pg.Client): Promise<void> {
   await client.query(PIN_CATALOG_SEARCH_PATH_SQL);
 }
 
+/**
+ * Reads the sampled queries (CheckQuery.sampleOver) together, every everyMs over the
+ * longest window, inside the caller's transaction. Each read clears the statistics cache
+ * first, which a transaction otherwise keeps (pg_stat_clear_snapshot); a query without
+ * parameters does both in one round trip.
+ */
+async function sampleOverWindow(client: pg.Client, checks: readonly CheckDefinition[], context: QueryContext, versionNum: number, timeout: number, extra: Snapshot['extra']): Promise<void> {
+  const sampled = checks
+    .flatMap((check) => check.queries ?? [])
+    .map((query) => ({ query, window: query.sampleOver?.(context) ?? null }))
+    .filter((s): s is { query: CheckQuery; window: { windowMs: number; everyMs: number } } => s.window !== null && !(sampledName(s.query.name) in extra) && (s.query.when?.(context) ?? true));
+  if (sampled.length === 0) return;
+  const windowMs = Math.max(...sampled.map((s) => s.window.windowMs));
+  const everyMs = Math.max(1, Math.min(...sampled.map((s) => s.window.everyMs)));
+  if (windowMs + 1000 >= timeout) {
+    throw new PreflightError(`sampling ${sampled.map((s) => s.query.name).join(', ')} for ${windowMs} ms does not fit in the ${timeout} ms left of --timeout: raise --timeout or shorten the sample`);
+  }
+  for (const { query } of sampled) extra[sampledName(query.name)] = [];
+  const started = performance.now();
+  for (let next = started; performance.now() - started < windowMs; next += everyMs) {
+    const wait = next - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    else next = performance.now();
+    for (const { query } of sampled) {
+      const sql = sqlFor(query.sql, versionNum);
+      const params = query.params?.(context) ?? [];
+      let rows: Row[];
+      if (params.length === 0) {
+        const results = (await client.query(`SELECT pg_stat_clear_snapshot();\n${sql}`)) as unknown as pg.QueryResult<Row>[];
+        rows = results[results.length - 1]?.rows ?? [];
+      } else {
+        await client.query('SELECT pg_stat_clear_snapshot()');
+        rows = (await client.query<Row>(sql, params)).rows;
+      }
+      extra[sampledName(query.name)]?.push(...rows);
+    }
+  }
+}
+
 /** Opens the read-only transaction, takes the snapshot, and ends the transaction. */
 export async function takeSnapshot(client: pg.Client, request: SnapshotRequest): Promise<Snapshot> {
   // SET LOCAL keeps every setting inside this transaction, so the checker behaves the
@@ -189,17 +228,19 @@ export async function takeSnapshot(client: pg.Client, request: SnapshotRequest):
     const extra: Snapshot['extra'] = {};
     const context: QueryContext = { targets, relationOids, options: request.options };
     for (const query of [...request.checks.flatMap((check) => check.queries ?? []), ...(request.queries ?? [])]) {
-      if (query.name in extra || (query.when && !query.when(context))) continue;
+      if (query.name in extra || query.sampleOver || (query.when && !query.when(context))) continue;
       const result = await client.query<Row>(sqlFor(query.sql, server.versionNum), query.params?.(context) ?? []);
       extra[query.name] = result.rows;
     }
+    const pauseStarted = performance.now();
+    await sampleOverWindow(client, request.checks, context, server.versionNum, timeout, extra);
     for (const query of request.checks.flatMap((check) => check.queries ?? [])) {
       const pauseMs = query.resampleAfterMs?.(context) ?? null;
       if (pauseMs === null || resampledName(query.name) in extra || (query.when && !query.when(context))) continue;
       if (pauseMs + 1000 >= timeout) {
         throw new PreflightError(`reading ${query.name} twice ${pauseMs} ms apart does not fit in the ${timeout} ms left of --timeout: raise --timeout or shorten the sample`);
       }
-      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, pauseMs - (performance.now() - pauseStarted))));
       // Statistics views are cached for the rest of the transaction once read; clearing
       // the cache makes the second read see the counters as they are now
       // (https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-STATS-VIEWS).

@@ -8,6 +8,10 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  activity: {
+    describe: 'is the database under pressure, and from what: average active sessions by wait class, top waits and statements, live with --watch',
+    load: () => import('./activity.js'),
+  },
   backfill: {
     describe: 'update a table in small key-range batches that pause for replica lag, yield to the lock queue and run one at a time',
     load: () => import('./backfill.js'),

@@ -135,9 +135,12 @@ export default defineCheck<Option>({
 
     // CPU: sessions on a CPU now, or their average over the sample, against --cpus.
     const onCpu = sampled ? sampled.byClass.CPU : nowByClass.CPU;
-    const basis = sampled ? `on average over the ${formatDuration(windowMs)} sample (AAS ${formatAas(sampled.aas)}: ${classList(sampled.byClass, formatAas)})` : `at this instant (${plural(active.length, 'active session')}: ${classList(nowByClass, String)}; --sample 2s averages them)`;
+    const basis = sampled
+      ? `on average over the ${formatDuration(windowMs)} sample (AAS ${formatAas(sampled.aas)}: ${classList(sampled.byClass, formatAas)})`
+      : `at this instant (${active.length === 0 ? 'none active' : `${active.length} active: ${classList(nowByClass, String)}`}; --sample averages over a window)`;
+    const onCpuText = sampled ? formatAas(onCpu) : String(onCpu);
     if (cpus === null) {
-      findings.push({ kind: 'cpu-load', severity: 'info', message: `${formatAas(onCpu)} sessions on CPU ${basis}; the server's CPU count is unknown (--cpus N judges it)`, details: { onCpu, active: active.length, cpus: null, percent: null, sampled: sampled !== null } });
+      findings.push({ kind: 'cpu-load', severity: 'info', message: `${onCpuText} sessions on CPU ${basis}; the server's CPU count is unknown (--cpus N judges it)`, details: { onCpu, active: active.length, cpus: null, percent: null, sampled: sampled !== null } });
     } else {
       const percent = (100 * onCpu) / cpus;
       let severity = severityFor(percent, options.cpuWarn, options.cpuFail);
@@ -150,7 +153,7 @@ export default defineCheck<Option>({
       const verdict = severity === 'warn' || severity === 'fail' ? `: over the CPUs (at or over ${severity === 'fail' ? options.cpuFail : options.cpuWarn}%), a run queue is building; the migration and every query it queues slow down with everything else` : '';
       findings.push({
         kind: 'cpu-load', severity,
-        message: `${formatAas(onCpu)} sessions on CPU for ${cpus} CPUs (${Math.round(percent)}%) ${basis}${verdict}${note}`,
+        message: `${onCpuText} sessions on CPU for ${cpus} CPUs (${Math.round(percent)}%) ${basis}${verdict}${note}`,
         details: { onCpu: Math.round(onCpu * 100) / 100, active: active.length, cpus, percent: Math.round(percent), sampled: sampled !== null },
       });
     }
@@ -164,7 +167,7 @@ export default defineCheck<Option>({
     const parts = [
       sampled ? `AAS ${formatAas(sampled.aas)} over ${formatDuration(windowMs)} (${classList(sampled.byClass, formatAas)})` : `${plural(active.length, 'active session')} now${active.length > 0 ? ` (${classList(nowByClass, String)})` : ''}`,
       `${locks.waiting} lock wait(s) ≥ ${formatDuration(lockAgeMs)} in ${database}`,
-      cpus === null ? 'CPUs unknown' : `${formatAas(onCpu)} on CPU for ${cpus} CPUs`,
+      cpus === null ? 'CPUs unknown' : `${onCpuText} on CPU for ${cpus} CPUs`,
       ...(hidden > 0 ? [`${hidden} hidden`] : []),
     ];
     return { status, summary: parts.join(' · '), findings };

@@ -3,6 +3,12 @@
 // --sample adds AAS by class; a quiet server and CPU load without --cpus pass.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHECKS } from '../checks/index.js';
+import { sampledName } from '../checks/types.js';
+import { resolveConnection } from '../src/core/connection.js';
+import { parseTables } from '../src/core/identifiers.js';
+import { resolveCheckOptions } from '../src/gate/check-options.js';
+import { runOnce } from '../src/gate/runner.js';
 import { checkOf, findingsOf, gate, session, useCluster, waitFor } from './helpers.js';
 import { findPgbench, startCpuLoad } from './support/pgbench.js';
 
@@ -24,7 +30,15 @@ afterAll(async () => {
 
 describe('load on a quiet server', () => {
   it('passes, with no extra read: the numbers come from the core snapshot', async () => {
-    const report = await gate(cluster(), { only: ['load'] });
+    const { report, snapshot } = await runOnce({
+      connection: resolveConnection(cluster().url(), {}),
+      tables: parseTables(['orders'], 'AccessExclusiveLock'),
+      checks: CHECKS,
+      options: resolveCheckOptions(CHECKS, {}),
+      timeoutMs: 10_000,
+    });
+    expect(Object.keys(snapshot.extra)).not.toContain('load-activity');
+    expect(Object.keys(snapshot.extra)).not.toContain(sampledName('load-activity'));
     const load = checkOf(report, 'load');
     expect(load.status).toBe('pass');
     expect(findingsOf(report, 'load', 'lock-contention')[0]?.details).toMatchObject({ waiting: 0 });

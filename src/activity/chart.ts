@@ -126,6 +126,8 @@ export function chartLines(screen: Pick<WatchScreen, 'seconds' | 'cpus' | 'now' 
     for (let i = 0; i < text.length && at + i < columns; i += 1) if (at + i >= 0) axis[at + i] = text[i] as string;
   };
   place(left, 0);
+  const perColumn = '(1 column = 1 s)';
+  if (left.length + perColumn.length + 2 < Math.floor(columns / 2) - middle.length) place(perColumn, left.length + 2);
   place(middle, Math.floor(columns / 2) - Math.floor(middle.length / 2));
   place('now', columns - 3);
   lines.push(`${' '.repeat(AXIS)}${axis.join('')}`.trimEnd());
@@ -167,9 +169,9 @@ export function renderWatchScreen(screen: WatchScreen): string[] {
   const hypothesis = wrap(`${summary.hypothesis.line}`, width - 2, '  ').slice(0, 2);
   const columns = chartColumns(width);
   const span = summary.samples > 0 ? formatDuration(Math.min(columns, screen.seconds.length) * 1000) : '0s';
-  const title = fit(`pgpreflight activity · ${screen.address} · 1 column = 1 s, sampled every ${formatDuration(screen.intervalMs)} · Ctrl-C to stop`, width);
+  const title = fit(`pgpreflight activity · ${screen.address} · Ctrl-C to stop`, width);
   const status = fit(
-    `AAS now ${formatAas(latest?.aas ?? 0)} · last ${span} ${formatAas(summary.aas)}${summary.peak ? ` · busiest ${formatAas(summary.peak.aas)}` : ''} · ${screen.cpus !== null ? `${screen.cpus} CPUs` : 'CPUs unknown'}${summary.hidden > 0 ? ` · ${summary.hidden} hidden (grant pg_monitor)` : ''}`,
+    `AAS now ${formatAas(latest?.aas ?? 0)} · last ${span} ${formatAas(summary.aas)}${summary.peak ? ` · busiest ${formatAas(summary.peak.aas)}` : ''} · ${screen.cpus !== null ? `${screen.cpus} CPUs` : 'CPUs unknown'} · sampled every ${formatDuration(screen.intervalMs)}${summary.hidden > 0 ? ` · ${summary.hidden} hidden (grant pg_monitor)` : ''}`,
     width,
   );
   const events = summary.topWaitEvents.slice(0, 4).map((e) => `${e.class === 'CPU' ? 'CPU' : `${e.class}:${e.event}`} ${formatShare(e.share)}`);

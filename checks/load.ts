@@ -85,10 +85,10 @@ export default defineCheck<Option>({
   why: 'A migration started into a database that is already contention-bound (sessions piling up on locks) or over its CPUs turns its brief lock into an outage: everything queued behind it waits longer, and so does the migration. Read from the snapshot the gate already takes; with --sample, average active sessions by wait class over the sample (as `pgpreflight activity` shows them).',
   privileges: 'none for lock waits (pg_locks is visible to every role); pg_monitor to see other roles\' sessions on CPU (hidden ones are counted as hidden)',
   options: {
-    cpus: { kind: 'count', default: null, flag: 'cpus', description: 'the database server\'s CPU count: sessions on CPU are judged against it (also read by `pgpreflight activity`); off: not judged' },
-    cpuWarn: { kind: 'count', default: '200', flag: 'load-cpu-warn', description: 'warn when sessions on CPU (active, no wait event; with --sample their average) reach this percentage of --cpus: 200 = twice as many as there are CPUs' },
+    cpus: { kind: 'count', default: null, flag: 'cpus', positive: true, description: 'the database server\'s CPU count: sessions on CPU are judged against it (also read by `pgpreflight activity`); off: not judged' },
+    cpuWarn: { kind: 'count', default: '200', flag: 'load-cpu-warn', atMost: 'cpuFail', description: 'warn when sessions on CPU (active, no wait event; with --sample their average) reach this percentage of --cpus: 200 = twice as many as there are CPUs' },
     cpuFail: { kind: 'count', default: null, flag: 'load-cpu-fail', description: 'fail when sessions on CPU reach this percentage of --cpus' },
-    lockWarn: { kind: 'count', default: '5', flag: 'load-lock-warn', description: 'warn when this many sessions of the database wait on a lock, each for at least --load-lock-age (with --sample: or on average over the sample)' },
+    lockWarn: { kind: 'count', default: '5', flag: 'load-lock-warn', atMost: 'lockFail', description: 'warn when this many sessions of the database wait on a lock, each for at least --load-lock-age (with --sample: or on average over the sample)' },
     lockFail: { kind: 'count', default: null, flag: 'load-lock-fail', description: 'fail when this many sessions of the database wait on a lock that long' },
     lockAge: { kind: 'duration', default: '1s', flag: 'load-lock-age', description: 'a lock wait counts once it is this old: shorter waits are ordinary row-lock traffic' },
   },

@@ -9,12 +9,12 @@ import { secondsOf, summarize, type ActivitySample, type Second } from '../../ac
 import { renderActivityJson, renderActivityMarkdown, renderActivityTable, streamHeader, streamLine } from '../../activity/view.js';
 import { chartColumns, ENTER_ALT_SCREEN, HIDE_CURSOR, HOME_AND_CLEAR, LEAVE_ALT_SCREEN, renderWatchScreen, SHOW_CURSOR } from '../../activity/chart.js';
 import { loadCheckConfig } from '../../api/check.js';
-import { resolveSettings } from '../../config/settings.js';
-import { connect, resolveConnection, type ConnectionSpec } from '../../core/connection.js';
+import { resolveSettings, singleConnection } from '../../config/settings.js';
+import { connect, type ConnectionSpec } from '../../core/connection.js';
 import { describeConnectionError, PreflightError, redact } from '../../core/errors.js';
 import { formatDuration } from '../../core/units.js';
 import { APPLICATION_NAME } from '../../gate/runner.js';
-import { parsePositiveDuration, useColor } from './shared.js';
+import { connectionFlags, parsePositiveDuration, useColor } from './shared.js';
 import type { Args, CommandModule, Io } from './types.js';
 
 const FORMATS = ['table', 'json', 'markdown'] as const;
@@ -50,9 +50,7 @@ async function cpusOf(args: Args, io: Io): Promise<{ cpus: number | null; source
   const config = await loadCheckConfig(args, io.env);
   const settings = resolveSettings({ args: { cpus: args.cpus }, env: io.env, config });
   const sourced = settings.thresholds.load?.cpus;
-  if (!sourced || sourced.value === null) return { cpus: null, source: 'unknown' };
-  if (sourced.value < 1) throw new PreflightError(`${sourced.source} must be a whole number of CPUs, at least 1, got ${sourced.value}`);
-  return { cpus: sourced.value, source: sourced.source };
+  return !sourced || sourced.value === null ? { cpus: null, source: 'unknown' } : { cpus: sourced.value, source: sourced.source };
 }
 
 function parseOptions(args: Args, watching: boolean): Omit<Options, 'cpus' | 'cpusSource'> {
@@ -230,8 +228,8 @@ async function watch(io: Io, client: pg.Client, server: ActivityServer, spec: Co
 
 const activity: CommandModule = {
   builder: (y) =>
-    y
-      .option('url', { type: 'string', describe: 'connection URL (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
+    connectionFlags(y)
+      .option('url', { type: 'string', describe: 'connection URL or keyword/value string (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass)' })
       .option('duration', { type: 'string', describe: `how long to sample [default: ${DEFAULT_DURATION}; with --watch: until Ctrl-C]` })
       .option('interval', { type: 'string', describe: `time between samples, one round trip each [default: ${DEFAULT_INTERVAL}]` })
       .option('cpus', { type: 'string', describe: 'the server\'s CPU count, to judge AAS against (else PGPREFLIGHT_CPUS, else the config file\'s thresholds.load.cpus) [default: unknown]' })
@@ -247,7 +245,7 @@ const activity: CommandModule = {
     const parsed = parseOptions(args, watching);
     const { cpus, source } = await cpusOf(args, io);
     const options: Options = { ...parsed, cpus, cpusSource: source };
-    const spec = resolveConnection(args.url as string | undefined, io.env);
+    const spec = singleConnection(args, io.env);
     const client = await connect(spec, { applicationName: APPLICATION_NAME, timeoutMs: options.timeoutMs });
     try {
       let server: ActivityServer;

@@ -29,7 +29,7 @@ export interface QueryContext {
   targets: readonly Target[];
   /** Every relation whose locks count against a target. */
   relationOids: readonly number[];
-  /** Values of every selected check's options, by check id. */
+  /** Values of every check's options (selected or not: load reads traffic's --sample), by check id. */
   options: Readonly<Record<string, Readonly<Record<string, number | null>>>>;
 }
 

@@ -9,7 +9,8 @@ import { resolveConnection } from '../src/core/connection.js';
 import { parseTables } from '../src/core/identifiers.js';
 import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
-import { checkOf, findingsOf, gate, session, useCluster, waitFor } from './helpers.js';
+import type { Report } from '../src/core/types.js';
+import { checkOf, findingsOf, gate, runCli, session, useCluster, waitFor } from './helpers.js';
 import { findPgbench, startCpuLoad } from './support/pgbench.js';
 
 const cluster = useCluster();
@@ -98,6 +99,13 @@ describe('a lock pile-up elsewhere in the database', () => {
     expect(Number(sample?.details?.samples)).toBeGreaterThanOrEqual(5);
     // Lock AAS over the sample counts toward --load-lock-warn even when no wait is old enough.
     expect(checkOf(report, 'load').status).toBe('warn');
+  });
+
+  it('--sample reaches load with traffic skipped (--only load)', async () => {
+    const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--only', 'load', '--sample', '500ms', '--format', 'json']);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as Report;
+    expect(findingsOf(report, 'load', 'load-sample')[0]?.details).toMatchObject({ leadingClass: 'Lock' });
   });
 
   afterAll(async () => {

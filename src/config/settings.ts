@@ -444,10 +444,11 @@ export function resolveSettings({ args, env, config }: ResolveSettingsInput): Se
   };
 }
 
-/** The plain option values runOnce takes, for the selected checks. */
+/** The plain option values runOnce takes, for every check (the runner evaluates the selected ones). */
 export function optionValuesOf(settings: Settings): CheckOptionValues {
   const out: CheckOptionValues = {};
-  for (const check of settings.checks.value) {
+  // Every check's, selected or not: a window such as traffic's --sample is read by load too (`--only load --sample 2s`).
+  for (const check of CHECKS) {
     out[check.id] = Object.fromEntries(Object.entries(settings.thresholds[check.id] ?? {}).map(([key, sourced]) => [key, sourced.value]));
   }
   return out;

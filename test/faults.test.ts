@@ -147,12 +147,12 @@ describe('faults', () => {
       const run = check(cluster().url(), '3s', 20_000);
       const pid = await waitForCheckerOnLock();
       // A stopped process cannot act on its own statement_timeout or lock_timeout.
-      process.kill(pid, 'SIGSTOP');
+      await cluster().signal(pid, 'SIGSTOP');
       try {
         const line = expectOneLineFailure(await run);
         expect(line).toMatch(/--timeout/);
       } finally {
-        process.kill(pid, 'SIGCONT');
+        await cluster().signal(pid, 'SIGCONT');
       }
     });
 

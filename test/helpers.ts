@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { CHECKS } from '../checks/index.js';
-import { startCluster, projectRoot, type Cluster, type ClusterOptions } from '../src/clusters/cluster.js';
+import { backendFromEnv, startCluster, projectRoot, type Cluster, type ClusterOptions } from '../src/clusters/cluster.js';
 import { main } from '../src/cli/cli.js';
 import { parseTables } from '../src/cli/commands/shared.js';
 import { resolveConnection } from '../src/core/connection.js';
@@ -15,11 +15,14 @@ import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import type { CheckResult, Finding, Report } from '../src/core/types.js';
 
-/** Starts one cluster for the whole file and stops it afterwards. */
+/** The backend the tests run on: PGPREFLIGHT_TEST_BACKEND (embedded or testcontainers), embedded when unset. */
+export const TEST_BACKEND = backendFromEnv();
+
+/** Starts one cluster for the whole file, on TEST_BACKEND, and stops it afterwards. */
 export function useCluster(options: ClusterOptions = {}): () => Cluster {
   let cluster: Cluster | undefined;
   beforeAll(async () => {
-    cluster = await startCluster(options);
+    cluster = await startCluster({ backend: TEST_BACKEND, ...options });
   });
   afterAll(async () => {
     await cluster?.stop();

@@ -2,13 +2,14 @@
 // read-only snapshot with the blocking-tree queries, turned into a forest of root blockers.
 import type pg from 'pg';
 import { connect, resolveConnection } from '../core/connection.js';
-import { describeConnectionError, PreflightError, redact } from '../core/errors.js';
+import { PreflightError, redact } from '../core/errors.js';
 import { parseTables } from '../core/identifiers.js';
 import { parseDuration } from '../core/units.js';
 import type { TableRequest } from '../core/types.js';
 import { APPLICATION_NAME } from '../gate/runner.js';
 import { takeSnapshot } from '../gate/snapshot.js';
 import { BLOCKING_TREE_QUERIES, buildBlockingTree, type BlockingTree } from '../incident/blocking-tree.js';
+import { boundedLook } from '../incident/bounded-look.js';
 
 export interface TreeLook {
   tree: BlockingTree;
@@ -16,14 +17,14 @@ export interface TreeLook {
   ownPid: number;
 }
 
-/** One look on an open connection; `display` (user@host:port/database) names the server in the tree and in errors. */
+/**
+ * One look on an open connection; `display` (user@host:port/database) names the server in the
+ * tree and in errors. Bounded by timeoutMs even when the server stops answering
+ * (src/incident/bounded-look.ts).
+ */
 export async function readBlockingTree(client: pg.Client, tables: readonly TableRequest[], timeoutMs: number, display: string, user?: string): Promise<TreeLook> {
-  try {
-    const snapshot = await takeSnapshot(client, { tables, checks: [], options: {}, statementTimeoutMs: timeoutMs, queries: BLOCKING_TREE_QUERIES });
-    return { tree: { ...buildBlockingTree(snapshot), server: display }, ownPid: snapshot.server.backendPid };
-  } catch (error) {
-    throw describeConnectionError(error, display, user);
-  }
+  const snapshot = await boundedLook(client, display, timeoutMs, () => takeSnapshot(client, { tables, checks: [], options: {}, statementTimeoutMs: timeoutMs, queries: BLOCKING_TREE_QUERIES }), user);
+  return { tree: { ...buildBlockingTree(snapshot), server: display }, ownPid: snapshot.server.backendPid };
 }
 
 export interface BlockingTreeOptions {

@@ -3,7 +3,9 @@
 // an ALTER TABLE queues behind it, and the gate turns from pass to fail.
 import { CHECKS } from '../../checks/index.js';
 import type { Io } from './commands/types.js';
-import { startCluster, type Cluster } from '../clusters/cluster.js';
+// The embedded backend only: the demo must not load testcontainers.
+import { startEmbeddedCluster } from '../clusters/embedded.js';
+import type { Cluster } from '../clusters/types.js';
 import { resolveConnection } from '../core/connection.js';
 import { resolveCheckOptions } from '../gate/check-options.js';
 import { exitCodeFor, runOnce } from '../gate/runner.js';
@@ -23,7 +25,7 @@ export async function runDemo(io: Io): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     say('Starting a throwaway PostgreSQL on 127.0.0.1 ...');
-    cluster = await startCluster();
+    cluster = await startEmbeddedCluster();
     say(`PostgreSQL ${cluster.major} is up on port ${cluster.port}. Creating table orders, and giving the role a lock_timeout as we recommend ...`);
     await cluster.sql(`CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int NOT NULL, total numeric(10,2), created_at timestamptz DEFAULT now());
       INSERT INTO orders (customer_id, total) SELECT g % 100, g FROM generate_series(1, 1000) g;

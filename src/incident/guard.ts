@@ -15,6 +15,7 @@ import { blockingGraph } from '../../checks/locks.js';
 import { sessionsByPid } from '../../checks/support.js';
 import { connect, type ConnectionSpec } from '../core/connection.js';
 import { GUARD_APPLICATION_NAME, judgeGuard, readGuardRights } from './guard-privileges.js';
+import { boundedLook, ServerLost, trackConnectionErrors } from './bounded-look.js';
 import { PreflightError, redact } from '../core/errors.js';
 import { runGate, type GateResult } from '../gate/gate.js';
 import type { FailOn, RunRequest } from '../gate/runner.js';
@@ -169,6 +170,13 @@ interface AttemptOutcome {
   /** Last blockers seen while the migration waited (for a lock_timeout the guard did not cause). */
   lastCulprits: Culprit[];
   guardProblem: string | null;
+  /**
+   * The guard was connected and then lost the server (it stopped answering within
+   * --timeout, or the connection died): the one-line reason. The command is stopped.
+   */
+  lostServer: string | null;
+  /** The guard sent the command SIGTERM because it lost the server. */
+  stoppedCommand: boolean;
   /** The guard saw a backend with the migration's application_name at least once. */
   sawMigration: boolean;
   durationMs: number;
@@ -176,25 +184,43 @@ interface AttemptOutcome {
 
 const sleep = (ms: number, interrupted: Promise<void>): Promise<void> => Promise.race([new Promise<void>((r) => setTimeout(r, ms)), interrupted]);
 
-/** Watches the queue until `done` resolves; cancels the migration's backend when it must. */
-async function watchQueue(request: GuardRequest, appName: string, done: Promise<unknown>, outcome: AttemptOutcome, warn: (line: string) => void): Promise<void> {
+/** How long a stopped command gets between SIGTERM and SIGKILL. */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * Watches the queue until `done` resolves; cancels the migration's backend when it must.
+ * Every look is bounded by --timeout (src/incident/bounded-look.ts). Once connected, losing
+ * the server (no answer within --timeout, a dead connection) stops the command: the guard
+ * can no longer bound the queue, and a migration on a frozen or unreachable server is stuck
+ * anyway. When the command fails on its own, one last look tells a failed migration from a
+ * lost server. Any other problem (the guard cannot connect, a query it may not run) leaves
+ * the command running under lock_timeout, with a warning.
+ */
+async function watchQueue(request: GuardRequest, appName: string, done: Promise<{ code: number | null } | undefined>, outcome: AttemptOutcome, stopCommand: () => void, warn: (line: string) => void): Promise<void> {
   let client: pg.Client | undefined;
   let finished = false;
   let judged = false;
   void done.then(() => (finished = true));
   const firstSeen = new Map<number, number>();
+  const display = request.connection.display;
+  const timeoutMs = request.gate.timeoutMs;
   try {
-    client = await connect(request.connection, { applicationName: GUARD_APPLICATION_NAME, timeoutMs: request.gate.timeoutMs });
+    client = await connect(request.connection, { applicationName: GUARD_APPLICATION_NAME, timeoutMs });
+    const guard = client;
+    trackConnectionErrors(guard);
     while (!finished) {
       // No targets: every waiting lock is in the snapshot anyway, and a migration that renames
       // or drops its table must not make the guard's own lookup fail.
-      const snapshot = await takeSnapshot(client, { tables: [], checks: [], options: {}, statementTimeoutMs: request.gate.timeoutMs, queries: BLOCKING_TREE_QUERIES });
+      const snapshot = await boundedLook(guard, display, timeoutMs, () =>
+        takeSnapshot(guard, { tables: [], checks: [], options: {}, statementTimeoutMs: timeoutMs, queries: BLOCKING_TREE_QUERIES }),
+      );
       const migration = snapshot.sessions.find((s) => s.application === appName);
       if (migration) outcome.sawMigration = true;
       // The role the migration really uses, seen once: say at once if the guard cannot cancel it.
       if (migration && !judged) {
         judged = true;
-        const verdict = judgeGuard(await readGuardRights(client, migration.user ?? undefined), migration.user ?? undefined);
+        const rights = await boundedLook(guard, display, timeoutMs, () => readGuardRights(guard, migration.user ?? undefined));
+        const verdict = judgeGuard(rights, migration.user ?? undefined);
         if (verdict.canCancel !== true) warn(`pgpreflight run: warning: ${verdict.text}`);
       }
       const { waiting } = lookAtQueue(snapshot, appName, firstSeen, Date.now());
@@ -205,15 +231,25 @@ async function watchQueue(request: GuardRequest, appName: string, done: Promise<
           // pg_cancel_backend ends the waiting statement only; the queue behind it drains at once.
           // https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL
           // Qualified: outside the snapshot's pinned search_path a database's search_path could shadow it.
-          await client.query('SELECT pg_catalog.pg_cancel_backend($1::int)', [waiting.pid]);
+          await boundedLook(guard, display, timeoutMs, () => guard.query('SELECT pg_catalog.pg_cancel_backend($1::int)', [waiting.pid]));
           outcome.cancels.push({ pid: waiting.pid, reason, waitedMs: waiting.waitedMs, queued: waiting.queued, mode: waiting.mode, relation: waiting.relation, culprits: waiting.culprits });
           firstSeen.delete(waiting.pid);
         }
       }
       await sleep(request.pollMs, done.then(() => undefined));
     }
+    const exit = await done;
+    if (exit && exit.code !== 0) await boundedLook(guard, display, timeoutMs, () => guard.query('SELECT 1'));
   } catch (error) {
-    if (!finished) outcome.guardProblem = `the guard stopped watching (${(error as Error).message}); the migration goes on under lock_timeout`;
+    if (error instanceof ServerLost) {
+      outcome.lostServer = error.message;
+      if (!finished) {
+        outcome.stoppedCommand = true;
+        stopCommand();
+      }
+    } else if (!finished) {
+      outcome.guardProblem = `the guard stopped watching (${(error as Error).message}); the migration goes on under lock_timeout`;
+    }
   } finally {
     await client?.end().catch(() => undefined);
   }
@@ -222,7 +258,7 @@ async function watchQueue(request: GuardRequest, appName: string, done: Promise<
 /** Runs the command once under the guard. */
 async function attemptCommand(request: GuardRequest, out: GuardOutput, appName: string, signals: SignalForwarder): Promise<AttemptOutcome> {
   const started = performance.now();
-  const outcome: AttemptOutcome = { exitCode: 0, signal: null, lockFailure: false, cancels: [], lastCulprits: [], guardProblem: null, sawMigration: false, durationMs: 0 };
+  const outcome: AttemptOutcome = { exitCode: 0, signal: null, lockFailure: false, cancels: [], lastCulprits: [], guardProblem: null, lostServer: null, stoppedCommand: false, sawMigration: false, durationMs: 0 };
   const env = {
     ...request.env,
     PGOPTIONS: childPgOptions(request.env.PGOPTIONS, request.lockTimeoutMs, request.statementTimeoutMs),
@@ -243,7 +279,14 @@ async function attemptCommand(request: GuardRequest, out: GuardOutput, appName: 
   });
   exited.catch(() => undefined);
   signals.forwardTo(child);
-  const watcher = watchQueue(request, appName, exited.catch(() => undefined), outcome, (line) => void out.stderr.write(`${redact(line, request.connection.secrets)}\n`));
+  const stopCommand = (): void => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }, STOP_GRACE_MS).unref();
+  };
+  const watcher = watchQueue(request, appName, exited.catch(() => undefined), outcome, stopCommand, (line) => void out.stderr.write(`${redact(line, request.connection.secrets)}\n`));
   let result: { code: number | null; signal: NodeJS.Signals | null };
   try {
     result = await exited;
@@ -356,6 +399,13 @@ export async function runGuarded(request: GuardRequest, out: GuardOutput): Promi
         if (signals.interrupted) {
           say(`${label} interrupted; the signal was forwarded to the command, which exited ${outcome.exitCode}${outcome.signal ? ` (${outcome.signal})` : ''} after ${took}`);
           return outcome.exitCode;
+        }
+        if (outcome.lostServer && outcome.exitCode !== 0) {
+          const command = outcome.stoppedCommand
+            ? `the guard stopped the command (SIGTERM), which exited ${outcome.exitCode}${outcome.signal ? ` (${outcome.signal})` : ''}`
+            : `the command exited ${outcome.exitCode}`;
+          say(`${label} the guard lost the server after ${took}: ${outcome.lostServer.replace(/\.?$/, '')}; ${command}. Its transaction rolls back when the server sees the connection close; check the server, then run again. Not retried, exit 2`);
+          return 2;
         }
         if (outcome.exitCode === 0) {
           say(

@@ -6,6 +6,7 @@ import { readBlockingTree } from '../../api/locks.js';
 import { singleConnection } from '../../config/settings.js';
 import { connect, type ConnectionSpec } from '../../core/connection.js';
 import { PreflightError, redact } from '../../core/errors.js';
+import { trackConnectionErrors } from '../../incident/bounded-look.js';
 import { CLEAR_SCREEN, HIDE_CURSOR, renderTree, renderWatchScreen, SHOW_CURSOR, treeJson, type WatchSample } from '../../incident/locks-view.js';
 import { APPLICATION_NAME } from '../../gate/runner.js';
 import type { TableRequest } from '../../gate/snapshot.js';
@@ -139,6 +140,8 @@ const locks: CommandModule = {
     if (mode !== undefined) olderThanOf(args);
     const spec = singleConnection(args, io.env);
     const client = await connect(spec, { applicationName: APPLICATION_NAME, timeoutMs });
+    // A connection that dies between two --watch refreshes is described by what ended it.
+    trackConnectionErrors(client);
     try {
       if (mode !== undefined) return await terminate(io, args, client, spec, tables, timeoutMs, mode);
       if (watching) return await watch(io, client, spec, tables, { intervalMs, timeoutMs, format, refreshes });

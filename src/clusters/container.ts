@@ -17,42 +17,9 @@ import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer, type WaitStrategy } from 'testcontainers';
 import { HOST_DIR_PREFIX, ensureWatchdog, runLabels, sweepStale } from './container-cleanup.js';
-import { DEFAULT_MAJOR } from './platform.js';
+import { containerHba, defaultImage, ENTRYPOINT, IN, OUT, PGDATA } from './container-spec.js';
 import { BASE_SETTINGS, clientSide, confLines, freePort, waitForServer, waitStreaming } from './shared.js';
 import type { Cluster, ClusterOptions, ContainerFaults } from './types.js';
-
-const PGDATA = '/var/tmp/pgpreflight-data';
-const IN = '/pgpreflight/in';
-const OUT = '/pgpreflight/out';
-
-/** Runs as the image's postgres user: makes the cluster on first start, then becomes the server. */
-const ENTRYPOINT = `set -eu
-exec >>${OUT}/postgres.log 2>&1
-if ! command -v postgres >/dev/null 2>&1; then
-  for dir in /usr/lib/postgresql/*/bin; do PATH="$dir:$PATH"; done
-fi
-dirname "$(command -v postgres)" >${OUT}/bindir
-if [ ! -s ${PGDATA}/PG_VERSION ]; then
-  if [ -f ${IN}/primary ]; then
-    read -r primary slot <${IN}/primary
-    pg_basebackup -h "$primary" -p 5432 -U postgres -D ${PGDATA} -X stream --checkpoint=fast \${slot:+-S "$slot"}
-    touch ${PGDATA}/standby.signal
-    cat ${IN}/postgresql.conf >>${PGDATA}/postgresql.auto.conf
-  else
-    pwfile=""
-    if [ -f ${IN}/pwfile ]; then pwfile="--pwfile=${IN}/pwfile"; fi
-    initdb -D ${PGDATA} -U postgres -A trust -E UTF8 --locale=C --no-sync $pwfile >/dev/null
-    cat ${IN}/postgresql.conf >>${PGDATA}/postgresql.conf
-    cp ${IN}/pg_hba.conf ${PGDATA}/pg_hba.conf
-    for file in ${IN}/files/*; do
-      [ -f "$file" ] || continue
-      cp "$file" ${PGDATA}/
-      chmod 600 "${PGDATA}/$(basename "$file")"
-    done
-  fi
-fi
-exec postgres -D ${PGDATA} -p 5432
-`;
 
 /** testcontainers' wait strategies probe from inside the image; readiness is checked here, by logging in. */
 class NoWait implements WaitStrategy {
@@ -108,18 +75,6 @@ function prepare(): Promise<Dockerode> {
     return docker;
   })();
   return prepared;
-}
-
-/** pg_hba.conf lines for the container: the host's connections arrive from the bridge's gateway, not 127.0.0.1. */
-export function containerHba(lines: readonly string[]): string[] {
-  return [...lines.map((line) => line.replace(/(^|\s)127\.0\.0\.1\/32(?=\s|$)/g, '$1all')), 'host all all all trust', 'host replication all all trust'];
-}
-
-export function defaultImage(options: ClusterOptions, env: Record<string, string | undefined> = process.env): string {
-  if (options.image) return options.image;
-  if (env.PGPREFLIGHT_TEST_IMAGE) return env.PGPREFLIGHT_TEST_IMAGE;
-  const major = options.major ?? (env.PGPREFLIGHT_PG_MAJOR ? Number(env.PGPREFLIGHT_PG_MAJOR) : DEFAULT_MAJOR);
-  return `postgres:${major}`;
 }
 
 interface Started {

@@ -23,9 +23,10 @@ function privateDir(): string {
   return dir;
 }
 
+/** npm offline with an empty cache of its own: what it decides comes from the lock file alone, never from the network. */
 function npm(args: string[], cwd: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('npm', args, { cwd, env: { ...process.env, npm_config_loglevel: 'notice' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', [...args, '--offline', `--cache=${privateDir()}`], { cwd, env: { ...process.env, npm_config_loglevel: 'notice' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -49,7 +50,7 @@ describe.concurrent("npm's platform check, on the project's own lock file (offli
   it.each(PLATFORMS)('npm ci on $os-$cpu installs $pkg and no other build', async ({ os, cpu, pkg }) => {
     const dir = privateDir();
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(projectRoot, file), join(dir, file));
-    const result = await npm(['ci', '--dry-run', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', `--os=${os}`, `--cpu=${cpu}`], dir);
+    const result = await npm(['ci', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund', `--os=${os}`, `--cpu=${cpu}`], dir);
     expect(result.out).not.toMatch(/EBADPLATFORM|ENOTCACHED/);
     expect(result.code).toBe(0);
     expect(embeddedAdded(result.out)).toEqual([pkg]);
@@ -59,7 +60,7 @@ describe.concurrent("npm's platform check, on the project's own lock file (offli
   it('a production install (--omit=dev) gets no embedded build at all', async () => {
     const dir = privateDir();
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(projectRoot, file), join(dir, file));
-    const result = await npm(['ci', '--dry-run', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--omit=dev'], dir);
+    const result = await npm(['ci', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund', '--omit=dev'], dir);
     expect(result.code).toBe(0);
     expect(embeddedAdded(result.out)).toEqual([]);
   });
@@ -73,7 +74,7 @@ describe.concurrent("npm's platform check, on the project's own lock file (offli
     const manifest = { name: 'control', version: '1.0.0', devDependencies: { [foreign.pkg]: entry.version } };
     writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest));
     writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ name: 'control', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': manifest, [`node_modules/${foreign.pkg}`]: entry } }));
-    const result = await npm(['ci', '--dry-run', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], dir);
+    const result = await npm(['ci', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund'], dir);
     expect(result.code).not.toBe(0);
     expect(result.out).toMatch(/EBADPLATFORM/);
   });

@@ -23,7 +23,9 @@ await build({
   // Resolved at run time from node_modules: pg's optional native binding, and what loads
   // only on demand anyway (the WASM parser, the config file's parsers, the spinner), so
   // those keep their own module semantics and gain nothing from bundling.
-  external: ['pg-native', 'libpg-query', 'pgpass', 'yaml', 'zod', 'ora'],
+  // testcontainers: the tests' container backend (src/clusters/container.ts), which the CLI
+  // never starts; kept out even if a command reaches the cluster facade.
+  external: ['pg-native', 'libpg-query', 'pgpass', 'yaml', 'zod', 'ora', 'testcontainers'],
   // Bundled CommonJS (pg, yargs' deps) calls require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __pgpreflightCreateRequire } from 'node:module'; const require = __pgpreflightCreateRequire(import.meta.url);" },
   // `pgpreflight --version` prints this, from any directory and from an installed package.

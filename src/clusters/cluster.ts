@@ -3,6 +3,8 @@
 //   embedded        a local server process (src/clusters/embedded.ts), the default;
 //   testcontainers  a container from an image (src/clusters/container.ts), loaded only when
 //                   asked for, so nothing else pays for testcontainers.
+// This facade is for the tests and the benchmark. CLI code (demo, trace) imports
+// src/clusters/embedded.ts directly, so the CLI bundle never reaches testcontainers.
 import { startEmbeddedCluster } from './embedded.js';
 import { resolveBinDir } from './platform.js';
 import type { Cluster, ClusterBackend, ClusterOptions } from './types.js';

@@ -8,7 +8,9 @@
 //
 // A session setting does not count. Nothing else makes the trace run on a server it did not start.
 import type pg from 'pg';
-import { startCluster, type Cluster } from '../clusters/cluster.js';
+// The embedded backend only, as for the demo: the CLI never loads testcontainers.
+import { startEmbeddedCluster as startCluster } from '../clusters/embedded.js';
+import type { Cluster } from '../clusters/types.js';
 import { connect, type ConnectionSpec } from '../core/connection.js';
 import { PreflightError } from '../core/errors.js';
 import type { TraceTargetKind } from './types.js';

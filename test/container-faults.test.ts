@@ -119,7 +119,6 @@ async function lockCatalog(cluster: Cluster): Promise<void> {
 
 /** exit 2, and stderr's pgpreflight lines are exactly one, matching `pattern`. */
 function expectFailedWith(result: { code: number | null }, stderr: string, prefix: RegExp, pattern: RegExp): string {
-  if (process.env.CTF_DEBUG) console.log(`code=${result.code}\n${stderr}`);
   expect(result.code).toBe(2);
   expect(stderr).not.toMatch(/\n\s+at /);
   const lines = stderr.split('\n').filter((line) => prefix.test(line));
@@ -260,10 +259,13 @@ describe.skipIf(TEST_BACKEND !== 'testcontainers')('faults only a container can 
           'run', '--url', cluster.url(), '--table', 'orders', '--only', 'locks', '--timeout', TIMEOUT, '--guard-interval', '200ms',
           '--', PSQL, cluster.url(), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'SELECT pg_sleep(120)',
         ]);
-        await until(cluster, "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pgpreflight-migration-%' AND state = 'active'");
-        // The guard's own connection has finished a look (its snapshot ends with COMMIT); run's
-        // privilege check before the command uses the same application_name, briefly.
-        await until(cluster, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgpreflight-guard' AND query = 'COMMIT'");
+        // The migration runs, and the guard has finished a look since it started (a snapshot ends
+        // with COMMIT). run's checks before the command use the guard's application_name too.
+        await until(
+          cluster,
+          `SELECT 1 FROM pg_stat_activity m JOIN pg_stat_activity g ON g.application_name = 'pgpreflight-guard' AND g.query = 'COMMIT' AND g.state_change > m.backend_start
+            WHERE m.application_name LIKE 'pgpreflight-migration-%' AND m.state = 'active'`,
+        );
         run.markFault();
         await stage(cluster, fault);
         try {

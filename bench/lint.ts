@@ -80,7 +80,9 @@ async function squawk(paths: string[]): Promise<SquawkViolation[]> {
 async function pgpreflight(paths: string[]): Promise<Report> {
   const { code, stdout, stderr } = await run(process.execPath, [CLI, 'check', '--offline', ...paths.flatMap((p) => ['--migration', p]), '--format', 'json']);
   if (code !== 0 && code !== 1) throw new Error(`pgpreflight exited ${code}: ${stderr}`);
-  return JSON.parse(stdout) as Report;
+  const report = (JSON.parse(stdout) as { databases: { report: Report | null }[] }).databases[0]?.report;
+  if (!report) throw new Error(`pgpreflight printed no report: ${stdout.slice(0, 200)}`);
+  return report;
 }
 
 /** Whether a statement is worth a row: SET, BEGIN and COMMIT lock nothing. */

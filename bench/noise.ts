@@ -85,7 +85,7 @@ async function check(url: string, table: string): Promise<CheckRun> {
     // Exit 2 before a report: the one-line error is the cause.
     return { code: result.code, ms: result.ms, verdict: 'error', causes: [`exit ${String(result.code)}: ${result.stderr.trim().split('\n')[0]?.replace(/pid \d+/g, 'pid N').slice(0, 160) ?? ''}`] };
   }
-  const report = JSON.parse(result.stdout) as ReportJson;
+  const report = (JSON.parse(result.stdout) as { databases: { report: ReportJson }[] }).databases[0]?.report as ReportJson;
   const causes: string[] = [];
   for (const c of report.checks) {
     if (c.status === 'pass' || c.status === 'skip') continue;

@@ -53,7 +53,7 @@ export default defineCheck<never>({
         remediation: building
           ? undefined
           : partitioned
-            ? { sql: `-- CREATE INDEX on each partition lacking one, then: ALTER INDEX ${index} ATTACH PARTITION <partition index>;`, note: 'a partitioned index becomes valid once every partition has an attached index; DROP INDEX (not CONCURRENTLY) removes it but takes AccessExclusiveLock on the table' }
+            ? { sql: partitionsWithoutIndexSql(String(row.table), index), note: `lists the partitions with no index attached to ${index}: CREATE INDEX CONCURRENTLY on each, then ALTER INDEX ${index} ATTACH PARTITION <that index>; the partitioned index becomes valid once every partition has one attached. DROP INDEX (not CONCURRENTLY) removes it instead, but takes AccessExclusiveLock on the table` }
             : { sql: `DROP INDEX CONCURRENTLY ${index};`, note: 'takes only ShareUpdateExclusiveLock; run it outside a transaction block, then rebuild the index if it is still wanted' },
         details: { unique: row.is_unique === true, ready: row.is_ready === true, pages: Number(row.pages), beingBuilt: building },
       });
@@ -63,3 +63,10 @@ export default defineCheck<never>({
     return { status, summary: invalid > 0 ? `${invalid} invalid index(es) on the target` : 'no invalid indexes on the target', findings };
   },
 });
+
+const literal = (text: string): string => `'${text.replace(/'/g, "''")}'`;
+
+/** Runnable: the partitions of `table` that have no index attached to the partitioned `index`. */
+function partitionsWithoutIndexSql(table: string, index: string): string {
+  return `SELECT c.oid::regclass AS partition FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = ${literal(table)}::regclass AND NOT EXISTS (SELECT 1 FROM pg_inherits x JOIN pg_index ix ON ix.indexrelid = x.inhrelid WHERE x.inhparent = ${literal(index)}::regclass AND ix.indrelid = c.oid);`;
+}

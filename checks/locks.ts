@@ -140,8 +140,9 @@ export default defineCheck<Option>({
           message: `${describeHolder(entry)} has waited ${age(entry.lock.waitSeconds)} for ${entry.lock.mode} on ${entry.relation.name}: a lock queue has formed${chain.length > 1 ? ` (chain ${chain.map((p) => (p === 0 ? 'prepared transaction' : String(p))).join(' ← ')})` : ''}`,
           ...sessionFields(entry.session, entry.lock.pid), ageSeconds: entry.lock.waitSeconds, lockMode: entry.lock.mode, granted: false, relation: entry.relation.name,
           blockedBy: entry.lock.blockingPids,
+          ...(chain.length > 1 ? { chain } : {}),
           remediation: remediationFor(entry.session),
-          details: { chain: chain.join(' <- '), rootBlocker: chain.length > 1 ? (chain[chain.length - 1] ?? null) : null },
+          details: { rootBlocker: chain.length > 1 ? (chain[chain.length - 1] ?? null) : null },
         });
       }
     }

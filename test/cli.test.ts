@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../src/clusters/cluster.js';
 import type { Report } from '../src/core/types.js';
-import { expectOneLineFailure, runCli, session, useCluster, waitUntilWaiting } from './helpers.js';
+import { expectOneLineFailure, runCli, session, useCluster, waitUntilWaiting, reportFrom } from './helpers.js';
 
 const cluster = useCluster();
 
@@ -32,8 +32,8 @@ describe('pgpreflight check (built CLI)', () => {
   it('prints one stable JSON document for several tables, including quoted and schema-qualified names', async () => {
     const result = await runCli(['check', '--url', url(), '--table', 'orders', '--table', 'billing.invoices', '--table', '"Orders"', '--format', 'json']);
     expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout) as Report;
-    expect(report.version).toBe(1);
+    const report = reportFrom(result.stdout);
+    expect(JSON.parse(result.stdout)).toMatchObject({ version: 2, verdict: 'pass', exitCode: 0 });
     expect(report.verdict).toBe('pass');
     expect(report.targets.map((t) => t.name)).toEqual(['public.orders', 'billing.invoices', 'public."Orders"']);
     expect(report.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['idle-in-transaction', 'locks', 'long-running-queries', 'replication-lag', 'table-size']));
@@ -47,7 +47,7 @@ describe('pgpreflight check (built CLI)', () => {
     expect(viaDatabaseUrl.code).toBe(0);
     const viaPgEnv = await runCli(['check', '--table', 'orders', '--format', 'json'], { PGHOST: '127.0.0.1', PGPORT: String(cluster().port), PGUSER: 'postgres', PGDATABASE: 'postgres' });
     expect(viaPgEnv.code).toBe(0);
-    expect((JSON.parse(viaPgEnv.stdout) as Report).targets[0]?.name).toBe('public.orders');
+    expect((reportFrom(viaPgEnv.stdout)).targets[0]?.name).toBe('public.orders');
   });
 
   describe('with a blocker', () => {
@@ -81,7 +81,7 @@ describe('pgpreflight check (built CLI)', () => {
     it('exits 1 with --format json and a fail verdict', async () => {
       const result = await runCli(['check', '--url', url(), '--table', 'orders', '--format', 'json', '--only', 'locks']);
       expect(result.code).toBe(1);
-      const report = JSON.parse(result.stdout) as Report;
+      const report = reportFrom(result.stdout);
       expect(report.verdict).toBe('fail');
       expect(report.checks.map((c) => c.id)).toEqual(['locks']);
       expect(report.checks[0]?.findings.some((f) => f.kind === 'lock-waiter' && f.application === 'cli-alter')).toBe(true);
@@ -93,7 +93,7 @@ describe('pgpreflight check (built CLI)', () => {
     expect((await runCli(args)).code).toBe(0);
     const blocked = await runCli([...args, '--fail-on', 'warn']);
     expect(blocked.code).toBe(1);
-    expect((JSON.parse(blocked.stdout) as Report).verdict).toBe('warn');
+    expect((reportFrom(blocked.stdout)).verdict).toBe('warn');
   });
 });
 

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config-file.js';
 import type { Report } from '../src/core/types.js';
-import { runCli, runMain, session, sleep, useCluster } from './helpers.js';
+import { runCli, runMain, session, sleep, useCluster, reportFrom } from './helpers.js';
 
 const PASSWORD = 'cfg-pw-5150';
 const cluster = useCluster({ superuserPassword: PASSWORD, hba: ['host all all 127.0.0.1/32 scram-sha-256'] });
@@ -103,9 +103,9 @@ describe('precedence: flags > environment > file > defaults, on a real server', 
       run(['--config', path, '--lock-fail', '1h'], { PGPREFLIGHT_LOCK_FAIL: '200ms' }),
     ]);
     expect([fromFile.code, fromEnv.code, fromFlag.code]).toEqual([0, 1, 0]);
-    expect(holderSeverities(JSON.parse(fromFile.stdout) as Report)).toEqual({ 'public.orders': 'info' });
-    expect(holderSeverities(JSON.parse(fromEnv.stdout) as Report)).toEqual({ 'public.orders': 'fail' });
-    expect(holderSeverities(JSON.parse(fromFlag.stdout) as Report)).toEqual({ 'public.orders': 'info' });
+    expect(holderSeverities(reportFrom(fromFile.stdout))).toEqual({ 'public.orders': 'info' });
+    expect(holderSeverities(reportFrom(fromEnv.stdout))).toEqual({ 'public.orders': 'fail' });
+    expect(holderSeverities(reportFrom(fromFlag.stdout))).toEqual({ 'public.orders': 'info' });
   });
 
   it('a per-table override makes orders stricter than other; a flag still beats it', async () => {
@@ -115,9 +115,9 @@ describe('precedence: flags > environment > file > defaults, on a real server', 
       run(['--config', path, '--table', 'other', '--lock-fail', '1h']),
     ]);
     expect(strict.code).toBe(1);
-    expect(holderSeverities(JSON.parse(strict.stdout) as Report)).toEqual({ 'public.orders': 'fail', 'public.other': 'info' });
+    expect(holderSeverities(reportFrom(strict.stdout))).toEqual({ 'public.orders': 'fail', 'public.other': 'info' });
     expect(overridden.code).toBe(0);
-    expect(holderSeverities(JSON.parse(overridden.stdout) as Report)).toEqual({ 'public.orders': 'info', 'public.other': 'info' });
+    expect(holderSeverities(reportFrom(overridden.stdout))).toEqual({ 'public.orders': 'info', 'public.other': 'info' });
   });
 
   it('lock mode and format from the file, the flag and the environment over them', async () => {
@@ -129,9 +129,9 @@ describe('precedence: flags > environment > file > defaults, on a real server', 
     ]);
     // AccessShareLock does not conflict with ShareUpdateExclusiveLock, but does with AccessExclusiveLock.
     expect(fileMode.code).toBe(0);
-    expect((JSON.parse(fileMode.stdout) as Report).targets[0]?.lockMode).toBe('ShareUpdateExclusiveLock');
+    expect((reportFrom(fileMode.stdout)).targets[0]?.lockMode).toBe('ShareUpdateExclusiveLock');
     expect(flagMode.code).toBe(1);
-    expect((JSON.parse(flagMode.stdout) as Report).targets[0]?.lockMode).toBe('AccessExclusiveLock');
+    expect((reportFrom(flagMode.stdout)).targets[0]?.lockMode).toBe('AccessExclusiveLock');
     expect(envFormat.stdout.startsWith('<?xml')).toBe(true);
   });
 

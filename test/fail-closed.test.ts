@@ -13,7 +13,7 @@ import { CHECKS } from '../checks/index.js';
 import { projectRoot } from '../src/clusters/cluster.js';
 import { parseConninfo } from '../src/core/conninfo.js';
 import type { Report } from '../src/core/types.js';
-import { expectOneLineFailure, runCli, session, stageLockQueue, useCluster, waitFor, type CliResult } from './helpers.js';
+import { expectOneLineFailure, runCli, session, stageLockQueue, useCluster, waitFor, type CliResult, reportFrom } from './helpers.js';
 
 const cluster = useCluster({ hba: ['host all scram_user 127.0.0.1/32 scram-sha-256'] });
 const open: pg.Client[] = [];
@@ -27,7 +27,7 @@ const queued = (user = 'postgres'): string => cluster().url({ user });
 /** The database with nothing going on: a gate that lands here by mistake passes. */
 const quiet = (user = 'postgres'): string => cluster().url({ user, database: 'quiet' });
 const address = (database: string, user = 'postgres'): string => `${user}@127.0.0.1:${cluster().port}/${database}`;
-const json = (result: CliResult): Report => JSON.parse(result.stdout) as Report;
+const json = (result: CliResult): Report => reportFrom(result.stdout);
 const file = (name: string, content: string): string => {
   const path = join(dir, name);
   writeFileSync(path, content);
@@ -193,7 +193,7 @@ describe('every output format names the server it inspected, never the password'
       expect(`${result.stdout}${result.stderr}`).not.toContain(SCRAM_PASSWORD);
     }
     expect(json(results[1] as CliResult).server?.address).toBe(server);
-    expect((results[0] as CliResult).stdout.split('\n')[0]).toBe(`pgpreflight: ${server} on PostgreSQL ${json(results[1] as CliResult).server?.version} · public.orders (AccessExclusiveLock)`);
+    expect((results[0] as CliResult).stdout.split('\n')[1]).toMatch(new RegExp(`^${server.replace(/[.[\]]/g, '\\$&')} · PostgreSQL ${json(results[1] as CliResult).server?.version} · public\\.orders \\(AccessExclusiveLock\\)`));
     expect((results[4] as CliResult).stdout).toContain(`hostname="${server}"`);
     expect((JSON.parse((results[6] as CliResult).stdout) as { server: string }).server).toBe(server);
     expect((results[7] as CliResult).stderr.split('\n')[0]).toMatch(new RegExp(`^pgpreflight run: gate and guard on ${server.replace(/[.]/g, '\\.')};`));

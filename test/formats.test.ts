@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeData, escapeProperty } from '../src/reporters/github.js';
 import { fenced } from '../src/reporters/markdown.js';
 import type { Report } from '../src/core/types.js';
-import { runCli, runMain, session, sleep, type CliResult, useCluster } from './helpers.js';
+import { runCli, runMain, session, sleep, type CliResult, useCluster, reportFrom } from './helpers.js';
 
 const PASSWORD = 'fmt-Secr3t%pw:x,y';
 const cluster = useCluster({ superuserPassword: PASSWORD, hba: ['host all all 127.0.0.1/32 scram-sha-256'] });
@@ -114,14 +114,16 @@ describe('--format github', () => {
     result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--table', 'other', ...FAST], files.env);
   });
 
-  it('exits 1 and annotates each failing check, one escaped command per line', () => {
+  it('exits 1 and annotates the holder once, with every check that flagged it, one escaped command per line', () => {
     expect(result.code).toBe(1);
     const found = annotations(result.stdout);
-    const locks = found.find((a) => a.properties.title?.includes('(locks)'));
+    const about = found.filter((a) => a.properties.title?.includes(`pid ${holderPid}`));
+    expect(about).toHaveLength(1);
+    const locks = about[0];
     expect(locks?.level).toBe('error');
+    expect(locks?.properties.title).toMatch(/\(idle-in-transaction, locks\)$/);
     expect(locks?.message).toContain(`pid ${holderPid}`);
     expect(locks?.message).toContain(`pg_terminate_backend(${holderPid})`);
-    expect(found.find((a) => a.properties.title?.includes('(idle-in-transaction)'))?.level).toBe('error');
     // The title holds ':' and is a property: it must arrive escaped, then decode intact.
     expect(result.stdout).toContain('title=pgpreflight%3A ');
     expect(locks?.properties.title).toMatch(/^pgpreflight: /);
@@ -133,8 +135,8 @@ describe('--format github', () => {
     expect(outputs['failed-checks']?.split(',').sort()).toEqual(['idle-in-transaction', 'locks']);
     const reportPath = outputs['report-path'] as string;
     expect(existsSync(reportPath)).toBe(true);
-    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as Report;
-    expect(report).toMatchObject({ version: 1, verdict: 'fail' });
+    expect(JSON.parse(readFileSync(reportPath, 'utf8'))).toMatchObject({ version: 2, verdict: 'fail', exitCode: 1 });
+    const report = reportFrom(readFileSync(reportPath, 'utf8'));
     expect(report.checks.map((c) => c.id)).toEqual(['idle-in-transaction', 'locks']);
   });
 
@@ -151,7 +153,7 @@ describe('--format github', () => {
 
   it('an explicit --format beats GITHUB_ACTIONS=true', async () => {
     const json = await runMain(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'json', ...FAST], githubEnv().env);
-    expect((JSON.parse(json.stdout) as Report).verdict).toBe('fail');
+    expect((reportFrom(json.stdout)).verdict).toBe('fail');
   });
 
   it('never writes the password anywhere', () => {
@@ -216,11 +218,13 @@ describe('--format junit', () => {
 });
 
 describe('--format json', () => {
-  it('keeps the version-1 Report shape for one database', async () => {
+  it('prints the version-2 document for one database: the same shape as for several', async () => {
     const result = await runMain(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'json', ...FAST], {});
-    const report = JSON.parse(result.stdout) as Report;
-    expect(Object.keys(report).sort()).toEqual(['checks', 'durationMs', 'notes', 'server', 'targets', 'verdict', 'version']);
-    expect(report.version).toBe(1);
+    const document = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(Object.keys(document).sort()).toEqual(['blockedBy', 'databases', 'durationMs', 'exitCode', 'failOn', 'generatedAt', 'pgpreflight', 'verdict', 'version']);
+    expect(document).toMatchObject({ version: 2, verdict: 'fail', exitCode: 1, failOn: 'fail', pgpreflight: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    expect(Date.parse(document.generatedAt as string)).not.toBeNaN();
+    expect(Object.keys(reportFrom(result.stdout)).sort()).toEqual(['checks', 'durationMs', 'notes', 'rootCauses', 'server', 'targets', 'verdict']);
     expectNoSecret(result.stdout, result.stderr);
   });
 });

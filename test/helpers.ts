@@ -14,6 +14,7 @@ import type { LockMode } from '../src/core/lock-modes.js';
 import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import type { CheckResult, Finding, Report } from '../src/core/types.js';
+import { isKnownFindingKind } from '../src/core/finding-kinds.js';
 
 /** The backend the tests run on: PGPREFLIGHT_TEST_BACKEND (embedded or testcontainers), embedded when unset. */
 export const TEST_BACKEND = backendFromEnv();
@@ -87,6 +88,25 @@ export async function gate(cluster: Cluster, options: GateOptions = {}): Promise
     timeoutMs: 10_000,
     concurrently: options.concurrently ?? false,
   });
+  expectKnownKinds(report);
+  return report;
+}
+
+/** Every finding kind a report carries is in the published list (src/core/finding-kinds.ts). */
+export function expectKnownKinds(report: Report): void {
+  for (const check of report.checks) {
+    for (const finding of check.findings) {
+      expect(isKnownFindingKind(finding.kind), `finding kind "${finding.kind}" of ${check.id} is not in src/core/finding-kinds.ts: add it there with its check and what it means`).toBe(true);
+    }
+  }
+}
+
+/** The one database's Report in a JSON document (`check --format json`, --report-file): version 2 nests it under databases[0].report. */
+export function reportFrom(json: string): Report {
+  const document = JSON.parse(json) as { version?: number; databases?: { report: Report | null }[] };
+  if (document.version !== 2 || !Array.isArray(document.databases) || document.databases.length !== 1) throw new Error(`not a one-database version-2 document: ${json.slice(0, 200)}`);
+  const report = document.databases[0]?.report;
+  if (!report) throw new Error('the document has no report: the database could not be checked');
   return report;
 }
 

@@ -14,7 +14,7 @@ import { resolveConnection } from '../src/core/connection.js';
 import type { Report } from '../src/core/types.js';
 import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
-import { checkOf, expectOneLineFailure, findingsOf, gate, runCli, runMain, session, useCluster, waitFor } from './helpers.js';
+import { checkOf, expectOneLineFailure, findingsOf, gate, runCli, runMain, session, useCluster, waitFor, reportFrom } from './helpers.js';
 
 const ID = 'hot-standby';
 const cluster = useCluster();
@@ -73,7 +73,7 @@ describe('hot-standby', () => {
     const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--only', ID, '--replica-url', standby.url(), '--standby-query-warn', '50ms', '--format', 'json']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(checkOf(report, ID).status).toBe('warn');
     const [finding] = findingsOf(report, ID, 'standby-reader');
     expect(finding).toMatchObject({ severity: 'warn', pid, application: 'hs-reader', relation: 'orders', details: expect.objectContaining({ maxStandbyStreamingDelayMs: 30_000, hotStandbyFeedback: false, delaySetting: 'max_standby_streaming_delay' }) });

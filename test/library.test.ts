@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/clusters/cluster.js';
 import { analyzeMigration, blockingTree, check, PreflightError, render, type Report } from '../src/index.js';
-import { runCli, session, stageLockQueue, useCluster } from './helpers.js';
+import { runCli, session, stageLockQueue, useCluster, reportFrom } from './helpers.js';
 
 const cluster = useCluster();
 const dir = mkdtempSync(join(tmpdir(), 'pgpreflight-library-'));
@@ -27,13 +27,13 @@ afterAll(async () => {
 const base = () => ({ url: cluster().url(), config: false as const, env: {} });
 
 describe('check()', () => {
-  it('opens the gate on a quiet table, with the Report --format json prints', async () => {
+  it('opens the gate on a quiet table, with the document --format json prints', async () => {
     const outcome = await check({ ...base(), migration });
-    expect(outcome).toMatchObject({ ok: true, exitCode: 0, blocking: [] });
-    const report = outcome.report as Report;
+    expect(outcome).toMatchObject({ ok: true, exitCode: 0, blocking: [], report: { version: 2, exitCode: 0 } });
+    const report = outcome.report.databases[0]?.report as Report;
     expect(report.targets.map((t) => [t.name, t.lockMode])).toEqual([['public.invoices', 'AccessExclusiveLock']]);
     const cli = await runCli(['check', '--url', cluster().url(), '--migration', migration, '--format', 'json']);
-    expect((JSON.parse(cli.stdout) as Report).checks.map((c) => [c.id, c.status])).toEqual(report.checks.map((c) => [c.id, c.status]));
+    expect((reportFrom(cli.stdout)).checks.map((c) => [c.id, c.status])).toEqual(report.checks.map((c) => [c.id, c.status]));
   });
 
   it('blocks on a staged lock queue and renders the same table as the CLI', async () => {
@@ -92,7 +92,8 @@ describe('analyzeMigration()', () => {
     expect(statement).toMatchObject({ file: 'widen.sql', line: 2, lock: 'AccessExclusiveLock', rewrites: true });
     expect(result.tables.map((t) => [t.input, t.lockMode])).toEqual([['orders', 'AccessExclusiveLock']]);
     expect(result).toMatchObject({ verdict: 'fail', exitCode: 1 });
-    expect(result.report.server).toBeNull();
+    expect(result.report).toMatchObject({ version: 2, exitCode: 1 });
+    expect(result.report.databases[0]?.report?.server).toBeNull();
   });
 
   it('reads files, and rejects SQL that does not parse', async () => {
@@ -112,7 +113,7 @@ describe('the CLI and the library agree on a held lock', () => {
     const outcome = await check({ ...base(), tables: ['invoices'], thresholds: { 'idle-warn': '50ms', 'idle-fail': '100ms', 'lock-warn': '50ms', 'lock-fail': '100ms' } });
     expect(cli.code).toBe(outcome.exitCode);
     const statuses = (report: Report): string[] => report.checks.filter((c) => c.id !== 'traffic').map((c) => `${c.id}:${c.status}`);
-    expect(statuses(outcome.report as Report)).toEqual(statuses(JSON.parse(cli.stdout) as Report));
+    expect(statuses(outcome.report.databases[0]?.report as Report)).toEqual(statuses(reportFrom(cli.stdout)));
     await holder.query('ROLLBACK');
   });
 });

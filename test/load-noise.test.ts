@@ -8,7 +8,7 @@ import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { evaluateChecks } from '../src/gate/runner.js';
 import { takeSnapshot } from '../src/gate/snapshot.js';
 import type { Finding, Report, Session, Snapshot } from '../src/core/types.js';
-import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster, waitFor } from './helpers.js';
+import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster, waitFor, reportFrom } from './helpers.js';
 
 const cluster = useCluster({ settings: { max_connections: 120 } });
 const open: pg.Client[] = [];
@@ -124,7 +124,7 @@ describe('an idle-in-transaction holder is not an OLTP transaction between two s
     await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name = 'noise-forgotten' AND now() - state_change > interval '1.05 s'");
     const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'json']);
     expect(result.code).toBe(1);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(findingsOf(report, 'idle-in-transaction', 'idle-in-transaction').find((f) => f.pid === holder.pid)).toMatchObject({ severity: 'fail', state: 'idle in transaction' });
   });
 

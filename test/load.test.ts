@@ -10,7 +10,7 @@ import { parseTables } from '../src/core/identifiers.js';
 import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import type { Report } from '../src/core/types.js';
-import { checkOf, findingsOf, gate, runCli, session, useCluster, waitFor } from './helpers.js';
+import { checkOf, findingsOf, gate, runCli, session, useCluster, waitFor, reportFrom } from './helpers.js';
 import { findPgbench, startCpuLoad } from './support/pgbench.js';
 
 const cluster = useCluster();
@@ -104,7 +104,7 @@ describe('a lock pile-up elsewhere in the database', () => {
   it('--sample reaches load with traffic skipped (--only load)', async () => {
     const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--only', 'load', '--sample', '500ms', '--format', 'json']);
     expect(result.code, result.stderr).toBe(0);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(findingsOf(report, 'load', 'load-sample')[0]?.details).toMatchObject({ leadingClass: 'Lock' });
   });
 

@@ -68,15 +68,15 @@ async function alive(pid: number): Promise<boolean> {
 }
 
 /** An in-process Io whose streams can pretend to be a terminal. */
-function fakeIo(options: { tty: boolean; input?: string }): { io: Io; output: () => string } {
+function fakeIo(options: { tty: boolean; input?: string }): { io: Io; output: () => string; stdout: PassThrough & { columns: number; rows: number } } {
   let text = '';
-  const stdout = Object.assign(new PassThrough(), { isTTY: options.tty, columns: 100 });
+  const stdout = Object.assign(new PassThrough(), { isTTY: options.tty, columns: 100, rows: 40 });
   stdout.on('data', (d: Buffer) => (text += d.toString()));
   const stderr = Object.assign(new PassThrough(), { isTTY: options.tty });
   stderr.on('data', (d: Buffer) => (text += d.toString()));
   const stdin = Object.assign(new PassThrough(), { isTTY: options.tty });
   stdin.end(options.input ?? '');
-  return { io: { stdout, stderr, stdin, env: { NO_COLOR: '1' } }, output: () => text };
+  return { io: { stdout, stderr, stdin, env: { NO_COLOR: '1' } }, output: () => text, stdout };
 }
 
 describe('pgpreflight locks', () => {
@@ -128,7 +128,10 @@ describe('pgpreflight locks', () => {
     const text = await runCli(['locks', '--url', cluster().url(), '--table', 'orders']);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`SELECT pg_terminate_backend(${staged.holder});`);
-    expect(text.stdout).toContain(`pid ${staged.alter} waits`);
+    // Every session once: the ALTER on its line, the readers behind it on theirs.
+    expect(text.stdout).toMatch(/^ {2}↳ +1 × ALTER TABLE orders/m);
+    expect(text.stdout.match(new RegExp(`behind pid ${staged.alter}\\b`, 'g'))?.length).toBe(2);
+    expect(text.stdout).not.toContain('pg_cancel_backend');
   });
 
   it('names the prepared transaction a waiter is blocked by (pg_blocking_pids says 0)', async () => {
@@ -175,6 +178,24 @@ describe('pgpreflight locks', () => {
     expect(code).toBe(0);
     expect(output().split('\x1b[H\x1b[2J').length - 1).toBe(3);
     expect(output()).toMatch(/queue\s+[▁▂▃▄▅▆▇█]{3} 3 waiting/);
+    // On the alternate screen, left at the end: no frame stays in the scrollback.
+    expect(output().startsWith('\x1b[?1049h')).toBe(true);
+    expect(output()).toContain('\x1b[?1049l');
+  });
+
+  it('--watch redraws at once, at the new size, when the terminal is resized', async () => {
+    await stageOrdersQueue();
+    const { io, output, stdout } = fakeIo({ tty: true });
+    const frames = (): string[] => output().split('\x1b[H\x1b[2J').slice(1);
+    const running = main(['locks', '--url', cluster().url(), '--table', 'orders', '--watch', '3s', '--refreshes', '2'], io);
+    while (frames().length < 1) await sleep(20);
+    Object.assign(stdout, { columns: 50, rows: 10 });
+    stdout.emit('resize');
+    expect(frames()).toHaveLength(2);
+    const small = (frames()[1] as string).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').split('\n');
+    expect(small.length).toBeLessThanOrEqual(10);
+    for (const line of small) expect([...line].length).toBeLessThanOrEqual(50);
+    expect(await running).toBe(0);
   });
 
   it('--terminate refuses without a terminal and without --yes, and leaves young or running roots alone', async () => {

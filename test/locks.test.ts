@@ -57,7 +57,7 @@ describe('locks', () => {
     // The reader arrived after the ALTER: it waits for the ALTER (queue order), not for the holder.
     const readerFinding = findings.find((f) => f.pid === reader.pid);
     expect(readerFinding).toMatchObject({ kind: 'lock-waiter', lockMode: 'AccessShareLock', blockedBy: [alter.pid] });
-    expect(readerFinding?.details?.chain).toBe(`${reader.pid} <- ${alter.pid} <- ${holder.pid}`);
+    expect(readerFinding?.chain).toEqual([reader.pid, alter.pid, holder.pid]);
     expect(readerFinding?.details?.rootBlocker).toBe(holder.pid);
     expect(findings.indexOf(root as never)).toBeLessThan(findings.indexOf(alterFinding as never));
 

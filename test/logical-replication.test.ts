@@ -18,7 +18,7 @@ import { runOnce } from '../src/gate/runner.js';
 import { analyzeSources, mergeTableRequests } from '../src/migration/index.js';
 import { replicationChanges, tokensOf } from '../src/replication/migration-changes.js';
 import { publicationsOfCommand } from '../src/replication/walsender.js';
-import { checkOf, findingsOf, gate, runCli, waitFor } from './helpers.js';
+import { checkOf, findingsOf, gate, runCli, waitFor, reportFrom } from './helpers.js';
 
 const ID = 'logical-replication';
 let publisher: Cluster;
@@ -163,7 +163,7 @@ describe('logical-replication on the publisher', () => {
     const result = await runCli(['check', '--url', publisher.url(), '--only', ID, '--migration', add, '--migration', drop, '--migration', type, '--format', 'json']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(checkOf(report, ID).status).toBe('warn');
     const orders = findingsOf(report, ID, 'replication-order');
     const orderOf = (path: string): Finding | undefined => orders.find((f) => f.file === path);
@@ -282,7 +282,7 @@ describe('a subscriber that stopped applying', () => {
 
     const result = await runCli(['check', '--url', publisher.url(), '--table', 'orders', '--format', 'json']);
     expect(result.code).toBe(1);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(checkOf(report, ID).status).toBe('fail');
     const [finding] = findingsOf(report, ID, 'subscriber-stopped');
     expect(finding).toMatchObject({ severity: 'fail', target: 'public.orders', details: expect.objectContaining({ slot: 'sub_orders' }) });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Report } from '../src/core/types.js';
-import { runCli, session, sleep, useCluster } from './helpers.js';
+import { runCli, session, sleep, useCluster, reportFrom } from './helpers.js';
 
 const cluster = useCluster();
 const dir = mkdtempSync(join(tmpdir(), 'pgpreflight-migration-cli-'));
@@ -39,11 +39,11 @@ describe('pgpreflight check --migration (built CLI)', () => {
     const path = file('0042_type.sql', "SET lock_timeout = '5s';\n\nALTER TABLE orders ALTER COLUMN total TYPE bigint;\n");
     const result = await runCli(['check', '--offline', '--migration', path, '--format', 'json'], { PGHOST: '/nonexistent', PGPORT: '1' });
     expect(result.code).toBe(1);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(report.server).toBeNull();
     expect(report.verdict).toBe('fail');
     expect(migrationFindings(report)).toEqual([
-      expect.objectContaining({ kind: 'rewrite', severity: 'fail', file: path, line: 3, query: 'ALTER TABLE orders ALTER COLUMN total TYPE bigint', remediation: expect.objectContaining({ sql: expect.stringMatching(/new column/) }) }),
+      expect.objectContaining({ kind: 'rewrite', severity: 'fail', file: path, line: 3, query: 'ALTER TABLE orders ALTER COLUMN total TYPE bigint', message: expect.stringMatching(/Instead: .*new column/) }),
     ]);
   });
 
@@ -59,7 +59,7 @@ describe('pgpreflight check --migration (built CLI)', () => {
     const path = file('0043_safe.sql', "SET lock_timeout = '5s';\nALTER TABLE orders ADD CONSTRAINT orders_total_pos CHECK (total > 0) NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT orders_total_pos;\n");
     const result = await runCli(['check', '--offline', '--migration', path, '--format', 'json']);
     expect(result.code).toBe(0);
-    expect((JSON.parse(result.stdout) as Report).verdict).toBe('pass');
+    expect((reportFrom(result.stdout)).verdict).toBe('pass');
   });
 
   it('a syntax error exits 2 naming the file, line and column', async () => {
@@ -74,7 +74,7 @@ describe('pgpreflight check --migration (built CLI)', () => {
   it('reads stdin with --migration -', async () => {
     const result = await runCli(['check', '--offline', '--migration', '-', '--format', 'json'], {}, { input: 'BEGIN;\nCREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);\nCOMMIT;\n' });
     expect(result.code).toBe(1);
-    const findings = migrationFindings(JSON.parse(result.stdout) as Report);
+    const findings = migrationFindings(reportFrom(result.stdout));
     expect(findings.find((f) => f.kind === 'concurrently-in-transaction')).toMatchObject({ severity: 'fail', file: '<stdin>', line: 2 });
   });
 
@@ -85,7 +85,7 @@ describe('pgpreflight check --migration (built CLI)', () => {
     writeFileSync(join(migrations, '001_timeout.sql'), "SET lock_timeout = '5s';\n");
     writeFileSync(join(migrations, 'README.md'), 'not SQL');
     const result = await runCli(['check', '--offline', '--migration', migrations, '--format', 'json']);
-    const findings = migrationFindings(JSON.parse(result.stdout) as Report);
+    const findings = migrationFindings(reportFrom(result.stdout));
     // Each file is its own session: 002's lock_timeout is not 001's, so both dangers show.
     expect(findings.map((f) => [f.file, f.kind])).toEqual([
       [join(migrations, '002_index.sql'), 'scan-under-lock'],
@@ -105,7 +105,7 @@ describe('pgpreflight check --migration (built CLI)', () => {
     const args = ['check', '--url', cluster().url(), '--migration', path, '--table', 'orders', '--only', 'locks,migration-risk', '--lock-fail', '100ms', '--timeout', '30s', '--format', 'json'];
     const quiet = await runCli(args);
     expect(quiet.code).toBe(0);
-    const quietReport = JSON.parse(quiet.stdout) as Report;
+    const quietReport = reportFrom(quiet.stdout);
     // --table orders (AccessExclusiveLock by default) is stronger than the migration's ShareRowExclusiveLock on it.
     expect(quietReport.targets.map((t) => [t.name, t.lockMode]).sort()).toEqual([
       ['public.customers', 'ShareRowExclusiveLock'],
@@ -117,7 +117,7 @@ describe('pgpreflight check --migration (built CLI)', () => {
     await sleep(300);
     const blocked = await runCli(args);
     expect(blocked.code).toBe(1);
-    const holder = (JSON.parse(blocked.stdout) as Report).checks.find((c) => c.id === 'locks')?.findings.find((f) => f.application === 'mig-cli-writer');
+    const holder = (reportFrom(blocked.stdout)).checks.find((c) => c.id === 'locks')?.findings.find((f) => f.application === 'mig-cli-writer');
     expect(holder).toMatchObject({ kind: 'lock-holder', severity: 'fail', target: 'public.customers', lockMode: 'RowExclusiveLock' });
   });
 });

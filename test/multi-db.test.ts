@@ -55,14 +55,14 @@ describe('several databases', () => {
     expect(result.code).toBe(1);
     const gate = JSON.parse(result.stdout) as GateReport;
     const blockedName = `127.0.0.1:${blocked().port}/postgres`;
-    expect(gate).toMatchObject({ version: 1, verdict: 'fail', blockedBy: [blockedName] });
+    expect(gate).toMatchObject({ version: 2, verdict: 'fail', exitCode: 1, blockedBy: [blockedName] });
     expect(gate.databases.map((d) => [d.name, d.verdict, d.blocking])).toEqual([
       [`127.0.0.1:${clean().port}/postgres`, 'pass', []],
       [blockedName, 'fail', ['locks']],
     ]);
     const finding = gate.databases[1]?.report?.checks[0]?.findings.find((f) => f.application === 'multi-holder');
     expect(finding).toMatchObject({ pid: holderPid, severity: 'fail', target: 'public.orders' });
-    expect(Object.keys(gate.databases[0]?.report ?? {}).sort()).toEqual(['checks', 'durationMs', 'notes', 'server', 'targets', 'verdict', 'version']);
+    expect(Object.keys(gate.databases[0]?.report ?? {}).sort()).toEqual(['checks', 'durationMs', 'notes', 'rootCauses', 'server', 'targets', 'verdict']);
     expectNoSecret(result.stdout, result.stderr);
   });
 
@@ -84,7 +84,7 @@ describe('several databases', () => {
     expect(junit.stdout).toContain('<testsuite name="pgpreflight shard-a" tests="1" failures="0"');
     expect(junit.stdout).toContain('<testsuite name="pgpreflight shard-b" tests="1" failures="1"');
     expect(junit.stdout).toContain('classname="pgpreflight.shard-b.locks" name="locks on public.orders"');
-    expect(github.stdout).toMatch(/^::error title=pgpreflight \[shard-b\]%3A Locks on the table \(locks\)::/m);
+    expect(github.stdout).toMatch(/^::error title=pgpreflight \[shard-b\]%3A pid \d+ \(locks\)::/m);
     expect(github.stdout).not.toMatch(/\[shard-a\]/);
     const outputs = readFileSync(join(dir, 'gh-output'), 'utf8');
     expect(outputs).toMatch(/^failed-checks<<(ghadelimiter_[-0-9a-f]+)\nshard-b:locks\n\1$/m);

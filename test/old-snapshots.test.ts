@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { Report } from '../src/core/types.js';
-import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster } from './helpers.js';
+import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster, reportFrom } from './helpers.js';
 
 // --concurrently semantics, staged as in ../shared/postgres-facts.md ("What CREATE INDEX
 // CONCURRENTLY waits for"), and checked against a real CREATE INDEX CONCURRENTLY.
@@ -104,7 +104,7 @@ describe('old-snapshots and --concurrently', () => {
     await sleep(1100);
     const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--concurrently', '--only', 'old-snapshots,locks', '--snapshot-fail', '1s', '--format', 'json']);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 1, stderr: '' });
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(report.targets[0]?.lockMode).toBe('ShareUpdateExclusiveLock');
     expect(report.verdict).toBe('fail');
     expect(findingsOf(report, 'old-snapshots').find((f) => f.application === 'snap-cli')).toMatchObject({ severity: 'fail', pid });

@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import { DEFAULT_MAJOR, EMBEDDED_VERSIONS, embeddedPackageName, projectRoot } from '../src/clusters/cluster.js';
 import type { GateReport } from '../src/gate/gate.js';
 import type { Report } from '../src/core/types.js';
-import { stageLockQueue, useCluster } from './helpers.js';
+import { stageLockQueue, useCluster, reportFrom } from './helpers.js';
 
 // Subprocesses on a loaded 2-core machine: generous limits that never decide an assertion.
 vi.setConfig({ testTimeout: 240_000 });
@@ -141,7 +141,7 @@ describe('the installed CLI', () => {
   it('checks a real server', async () => {
     const result = await cli(['check', '--url', cluster().url(), '--table', 'orders', '--format', 'json']);
     expect(result.code, result.stderr).toBe(0);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(report.verdict).toBe('pass');
     expect(report.targets.map((t) => t.name)).toEqual(['public.orders']);
   });
@@ -149,7 +149,7 @@ describe('the installed CLI', () => {
   it('check --migration --offline reads the SQL with no server', async () => {
     const result = await cli(['check', '--migration', 'db/migrations', '--offline', '--format', 'json']);
     expect(result.code).toBe(1);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(report.server).toBeNull();
     expect(report.checks[0]?.findings.some((f) => f.file === join('db', 'migrations', '0043 widen total.sql') && f.line === 2)).toBe(true);
   });
@@ -268,7 +268,7 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     expect(masks).toEqual([`::add-mask::${url}`, `::add-mask::${PASSWORD}`]);
     expect(result.stdout.replace(/^::add-mask::.*$/gm, '') + result.stderr).not.toContain(PASSWORD);
     expect(result.outputs).toEqual({ verdict: 'pass', 'failed-checks': '', 'report-path': expect.stringMatching(/pgpreflight-report-\w+\.json$/) });
-    const report = JSON.parse(readFileSync(result.outputs['report-path'] as string, 'utf8')) as Report;
+    const report = reportFrom(readFileSync(result.outputs['report-path'] as string, 'utf8'));
     expect(report.checks.map((c) => c.id)).toEqual(['idle-in-transaction', 'locks']);
     expect(result.summary).toMatch(/PASS/i);
   });
@@ -279,7 +279,7 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     expect(live.code, live.stdout).toBe(0);
     expect(live.stdout).toMatch(/migration-risk/);
     expect(live.outputs).toEqual({ verdict: 'pass', 'failed-checks': '', 'report-path': expect.any(String) });
-    const report = JSON.parse(readFileSync(live.outputs['report-path'] as string, 'utf8')) as Report;
+    const report = reportFrom(readFileSync(live.outputs['report-path'] as string, 'utf8'));
     expect(report.targets.map((t) => [t.name, t.lockMode])).toEqual([['public.orders', 'AccessExclusiveLock']]);
     // Without a server every table counts as large: the rewrite of orders blocks.
     const offline = await action({ ...defaults, migration, format: 'junit', args: '--offline' });
@@ -360,7 +360,7 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     // The gate step, with its two expressions filled in as the runner would.
     const result = await action({ ...defaults, 'database-url': cluster().url(), migration: files });
     expect(result.code, result.stdout).toBe(0);
-    const report = JSON.parse(readFileSync(result.outputs['report-path'] as string, 'utf8')) as Report;
+    const report = reportFrom(readFileSync(result.outputs['report-path'] as string, 'utf8'));
     expect(report.checks.find((c) => c.id === 'migration-risk')?.findings.map((f) => f.file).filter(Boolean)).not.toContain('db/migrations/0041_old.sql');
     expect(report.targets.map((t) => t.name)).toEqual(['public.orders']);
   });
@@ -369,11 +369,11 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     await stageLockQueue(cluster(), 'package', open);
     const result = await action({ ...defaults, 'database-url': cluster().url(), tables: 'orders', args: '--only locks --lock-warn 50ms --lock-fail 100ms' });
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^::error title=pgpreflight%3A Locks on the table \(locks\)::/m);
+    expect(result.stdout).toMatch(/^::error title=pgpreflight%3A root blocker pid \d+::/m);
     expect(result.outputs.verdict).toBe('fail');
     expect(result.outputs['failed-checks']).toBe('locks');
-    const gate = JSON.parse(readFileSync(result.outputs['report-path'] as string, 'utf8')) as Report | GateReport;
-    expect(gate.verdict).toBe('fail');
+    const gate = JSON.parse(readFileSync(result.outputs['report-path'] as string, 'utf8')) as GateReport;
+    expect(gate).toMatchObject({ version: 2, verdict: 'fail', exitCode: 1 });
   });
 });
 

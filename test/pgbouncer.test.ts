@@ -10,7 +10,7 @@ import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import type { Report } from '../src/core/types.js';
 import { findPgBouncer, startPgBouncer, type PgBouncer } from './support/pgbouncer.js';
-import { FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster } from './helpers.js';
+import { FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster, reportFrom } from './helpers.js';
 import pgModule from 'pg';
 
 const found = findPgBouncer();
@@ -90,7 +90,7 @@ describe.skipIf('reason' in found)('pgbouncer (transaction pooling)', () => {
     expect(direct.code).toBe(1);
     expect(pooled.code).toBe(direct.code);
     expect(pooled.stderr).toBe('');
-    expect(reportShape(JSON.parse(pooled.stdout) as Report)).toEqual(reportShape(JSON.parse(direct.stdout) as Report));
+    expect(reportShape(reportFrom(pooled.stdout))).toEqual(reportShape(reportFrom(direct.stdout)));
   });
 
   it("a session behind the pooler keeps its application_name but shows the pooler's address", async () => {

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalName, parseQualifiedName, quoteIdentifier } from '../src/core/identifiers.js';
 import { formatDuration, parseCount, parseDuration, parseSize } from '../src/core/units.js';
-import { runMain, session, useCluster } from './helpers.js';
+import { runMain, session, useCluster, reportFrom } from './helpers.js';
 
 // Every statement is logged with its application_name, so the checker's can be read back.
 const cluster = useCluster({ settings: { log_statement: 'all', log_line_prefix: '%a|', log_min_messages: 'warning' } });
@@ -196,7 +196,7 @@ describe('the CLI on generated input', () => {
           await admin.query("SELECT format('CREATE TABLE IF NOT EXISTS %s (id int)', $1::text) AS ddl", [canonicalName(qualified)]).then((r) => admin.query(String(r.rows[0].ddl)));
           const result = await runMain(['check', '--url', cluster().url(), '--table', canonicalName(qualified), '--format', 'json']);
           expect(result.stderr).toBe('');
-          const report = JSON.parse(result.stdout) as { targets: Array<{ name: string }> };
+          const report = reportFrom(result.stdout);
           const { rows } = await admin.query<{ q: string }>(
             "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS q FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
             [canonicalName(qualified)],

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORTER_NAMES } from '../src/reporters/index.js';
 import type { Report } from '../src/core/types.js';
-import { type CliResult, FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster, waitFor } from './helpers.js';
+import { type CliResult, FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster, waitFor, reportFrom } from './helpers.js';
 
 // Characters that URLs must percent-encode, so both spellings are looked for.
 const PASSWORD = 'Pw:s3cr/et@9#x';
@@ -92,7 +92,7 @@ describe('security', () => {
     it('--url=<url> spelling, and the JSON report names the server without the password', async () => {
       const result = await runCli(['check', `--url=${cluster().url()}`, '--table', 'orders', '--format', 'json', ...thresholdArgs]);
       expectNoSecret(result, PASSWORD);
-      const report = JSON.parse(result.stdout) as Report;
+      const report = reportFrom(result.stdout);
       expect(report.server?.user).toBe('postgres');
     });
   });

@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { Report } from '../src/core/types.js';
-import { checkOf, findingsOf, gate, runCli, session, sleep, useCluster, waitFor } from './helpers.js';
+import { checkOf, findingsOf, gate, reportFrom, runCli, session, sleep, useCluster, waitFor } from './helpers.js';
 
 const cluster = useCluster({ settings: { autovacuum: false } });
 const open: pg.Client[] = [];
@@ -125,7 +125,7 @@ describe('traffic', () => {
   it('takes --sample and --lock-timeout on the command line (built CLI)', async () => {
     const result = await runCli(['check', '--url', cluster().url(), '--table', 'quiet', '--only', 'traffic', '--sample', '1s', '--lock-timeout', '2s', '--format', 'json']);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
-    const report = JSON.parse(result.stdout) as Report;
+    const report = reportFrom(result.stdout);
     expect(traffic(report, 'public.quiet').details).toMatchObject({ method: 'sample', lockTimeoutMs: 2000, queued: 0 });
     const tooLong = await runCli(['check', '--url', cluster().url(), '--table', 'quiet', '--only', 'traffic', '--sample', '20s', '--timeout', '5s']);
     expect(tooLong.code).toBe(2);

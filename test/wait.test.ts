@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/clusters/cluster.js';
 import { backoffDelay } from '../src/gate/wait.js';
-import { CLI, session, sleep, useCluster } from './helpers.js';
+import { CLI, session, sleep, useCluster, reportFrom } from './helpers.js';
 
 const PASSWORD = 'wait-pw-7';
 const cluster = useCluster({ superuserPassword: PASSWORD, hba: ['host all all 127.0.0.1/32 scram-sha-256'] });
@@ -100,7 +100,7 @@ describe('--wait', () => {
     expect(lines.every((line) => line.includes(`locks (pid ${pid})`))).toBe(true);
     expect(lines.at(-1)).toContain('deadline');
     // stdout is the final attempt's report, nothing else.
-    const report = JSON.parse(run.stdout()) as { verdict: string; checks: { id: string; findings: { pid?: number; application?: string }[] }[] };
+    const report = reportFrom(run.stdout());
     expect(report.verdict).toBe('fail');
     expect(report.checks[0]?.findings.find((f) => f.application === 'wait-stuck')?.pid).toBe(pid);
   });

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Report } from '../core/types.js';
-import { gateOfReport, type GateReport } from '../gate/gate.js';
-import { outputFileText, stepFiles } from '../reporters/github.js';
+import type { Status } from '../core/types.js';
+import { exitCodeFor } from '../gate/runner.js';
+import { outputFileText, stepOutputs, type OutputSource } from '../reporters/github.js';
 import { splitShellWords } from './shell-words.js';
 
 type Env = Record<string, string | undefined>;
@@ -166,17 +166,24 @@ export async function runAction(env: Env, packageRoot: string, io: ActionIo = { 
     child.on('error', reject);
     child.on('close', (status) => resolve(status ?? 2));
   });
-  let document: Report | GateReport | undefined;
+  // Version 2 (this release), or version 1 from an older `version` input: a Report for one database.
+  let document: OutputSource | { verdict: Status; checks: { id: string; status: Status }[] } | undefined;
   try {
-    if (statSync(invocation.reportFile).mtimeMs !== before) document = JSON.parse(readFileSync(invocation.reportFile, 'utf8')) as Report | GateReport;
+    if (statSync(invocation.reportFile).mtimeMs !== before) document = JSON.parse(readFileSync(invocation.reportFile, 'utf8')) as OutputSource;
   } catch {
     // No report: the CLI stopped before it had one (bad input, or the one database unreachable in table/json format).
   }
   if (document === undefined) {
     writeOutputs(env, { verdict: 'error', 'failed-checks': '', 'report-path': '' });
   } else {
-    const gate = 'databases' in document ? document : gateOfReport(document, code);
-    writeOutputs(env, stepFiles(gate, { color: false, exitCode: code }, invocation.reportFile).outputs);
+    const gate: OutputSource = 'databases' in document ? document : { verdict: document.verdict, databases: [{ name: 'database', blocking: blockingOf(document.checks, document.verdict, code) }] };
+    writeOutputs(env, stepOutputs(gate, invocation.reportFile));
   }
   return code;
+}
+
+/** A version-1 Report's blocking checks: those whose status blocks, warnings only when the run exited 1 on a warn verdict. */
+function blockingOf(checks: readonly { id: string; status: Status }[], verdict: Status, code: number): string[] {
+  const failOn = verdict === 'warn' && code === 1 ? 'warn' : 'fail';
+  return checks.filter((c) => exitCodeFor(c.status, failOn) !== 0).map((c) => c.id);
 }

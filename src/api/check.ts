@@ -33,7 +33,7 @@ export interface CheckRun {
 
 export type CheckRunResult =
   /** --offline: the migration's static verdict, no server contacted. */
-  | { kind: 'offline'; report: Report; exitCode: number; settings: Settings; secrets: string[] }
+  | { kind: 'offline'; report: Report; gate: GateReport; exitCode: number; settings: Settings; secrets: string[] }
   | { kind: 'gate'; gate: GateReport; exitCode: number; settings: Settings; secrets: string[] }
   /** The signal stopped a --wait; the gate stays closed. */
   | { kind: 'interrupted'; attempts: number; settings: Settings; secrets: string[] };
@@ -56,9 +56,10 @@ export async function runCheck(run: CheckRun): Promise<CheckRunResult> {
     const migration = migrationModule ? await migrationModule.analyzeMigrations(migrationPaths, run.stdin) : undefined;
     if (run.args.offline === true) {
       if (!migration) throw new PreflightError('--offline needs --migration <file.sql>: it analyzes the migration without a server');
-      const { offlineReport } = await import('../gate/offline.js');
+      const { offlineGate, offlineReport } = await import('../gate/offline.js');
       const report = offlineReport(migration);
-      return { kind: 'offline', report, exitCode: verdictExitCode(report.verdict, settings.failOn.value), settings, secrets };
+      const exitCode = verdictExitCode(report.verdict, settings.failOn.value);
+      return { kind: 'offline', report, gate: offlineGate(report, exitCode), exitCode, settings, secrets };
     }
     const databases = settings.databases.value;
     secrets = secretsOf(databases);
@@ -111,11 +112,6 @@ function listOfTables(value: unknown): string[] {
     .filter((v) => v !== '');
 }
 
-/** The one database's Report when exactly one was checked, which `--format json` prints instead of the GateReport. */
-export function singleReport(gate: GateReport): Report | null {
-  return gate.databases.length === 1 ? (gate.databases[0]?.report ?? null) : null;
-}
-
 // ---- The library's check() -------------------------------------------------------------
 
 export interface CheckOptions {
@@ -164,9 +160,9 @@ export interface CheckOutcome {
   exitCode: number;
   /** True only when the gate is open (exitCode 0). */
   ok: boolean;
-  /** The document `--format json` prints: one database's Report (also for `offline`), else the GateReport. */
-  report: Report | GateReport;
-  /** Every database's section; for one database or `offline`, a one-section gate. */
+  /** The document `--format json` prints (version 2): one section per database, each with its Report. */
+  report: GateReport;
+  /** @deprecated The same document as `report` (version 1 kept the GateReport here). */
   gate: GateReport;
   /** Check ids that block; `database:check` with several databases. */
   blocking: string[];
@@ -208,13 +204,13 @@ async function argsOf(options: CheckOptions): Promise<Record<string, unknown>> {
   return args;
 }
 
-function outcomeOf(gate: GateReport, exitCode: number, report: Report | GateReport): CheckOutcome {
+function outcomeOf(gate: GateReport, exitCode: number): CheckOutcome {
   const several = gate.databases.length > 1;
   return {
     verdict: gate.verdict,
     exitCode,
     ok: exitCode === 0,
-    report,
+    report: gate,
     gate,
     blocking: gate.databases.flatMap((db) => db.blocking.map((id) => (several ? `${db.name}:${id}` : id))),
   };
@@ -236,12 +232,8 @@ export async function check(options: CheckOptions = {}): Promise<CheckOutcome> {
     ...(options.onAttempt ? { log: options.onAttempt } : {}),
   });
   if (result.kind === 'interrupted') throw options.signal?.reason ?? new PreflightError('interrupted while waiting: the gate stays closed');
-  if (result.kind === 'offline') {
-    const { offlineGate } = await import('../gate/offline.js');
-    return outcomeOf(offlineGate(result.report, result.exitCode), result.exitCode, result.report);
-  }
-  const only = singleReport(result.gate);
+  if (result.kind === 'offline') return outcomeOf(result.gate, result.exitCode);
   const first = result.gate.databases[0];
-  if (result.gate.databases.length === 1 && !only) throw new PreflightError(redact(first?.error ?? 'the database could not be checked', result.secrets));
-  return outcomeOf(result.gate, result.exitCode, only ?? result.gate);
+  if (result.gate.databases.length === 1 && !first?.report) throw new PreflightError(redact(first?.error ?? 'the database could not be checked', result.secrets));
+  return outcomeOf(result.gate, result.exitCode);
 }

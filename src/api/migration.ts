@@ -1,8 +1,9 @@
 // The library's analyzeMigration(): a migration's statements read with PostgreSQL's own
 // parser, the lock each takes, and the static verdict `check --migration --offline` gives.
 import { PreflightError } from '../core/errors.js';
-import type { Report, Status } from '../core/types.js';
-import { offlineReport } from '../gate/offline.js';
+import type { Status } from '../core/types.js';
+import type { GateReport } from '../gate/gate.js';
+import { offlineGate, offlineReport } from '../gate/offline.js';
 import { exitCodeFor, type FailOn } from '../gate/runner.js';
 import { analyzeSources, readMigrationSources, type MigrationAnalysis } from '../migration/index.js';
 
@@ -10,8 +11,8 @@ import { analyzeSources, readMigrationSources, type MigrationAnalysis } from '..
 export type MigrationInput = { files: readonly string[] } | { sql: string; file?: string };
 
 export interface MigrationResult extends MigrationAnalysis {
-  /** The `--offline` report: every table assumed large, since no server was read. */
-  report: Report;
+  /** The document `check --migration --offline --format json` prints: every table assumed large, since no server was read. */
+  report: GateReport;
   verdict: Status;
   /** 0 open, 1 blocked under `failOn`. */
   exitCode: number;
@@ -28,5 +29,6 @@ export async function analyzeMigration(input: MigrationInput, options: { failOn?
     analysis = await analyzeSources(await readMigrationSources(input.files));
   }
   const report = offlineReport(analysis);
-  return { ...analysis, report, verdict: report.verdict, exitCode: exitCodeFor(report.verdict, options.failOn ?? 'fail') };
+  const exitCode = exitCodeFor(report.verdict, options.failOn ?? 'fail');
+  return { ...analysis, report: offlineGate(report, exitCode), verdict: report.verdict, exitCode };
 }

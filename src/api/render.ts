@@ -1,29 +1,27 @@
 // The text of a gate result in any output format: what `pgpreflight check --format <name>`
 // prints, for the CLI and for the library's render().
-import type { Report } from '../core/types.js';
 import type { GateReport } from '../gate/gate.js';
-import { loadGateReporter, loadReporter, type ReporterName } from '../reporters/index.js';
+import { loadReporter, type ReporterName } from '../reporters/index.js';
 
-export interface Renderable {
-  /** One database's Report (or the --offline report), or the GateReport of several. */
-  report: Report | GateReport;
-  gate: GateReport;
-  exitCode: number;
-}
+/** The document of a run, or anything carrying it as `report` (check()'s outcome). */
+export type Renderable = GateReport | { report: GateReport };
 
 export interface RenderOptions {
   /** table (default), json, github, markdown or junit. */
   format?: ReporterName;
   /** ANSI colors (table only). Default false. */
   color?: boolean;
+  /** Passing and skipped checks and informational findings too (table, markdown). Default false. */
+  verbose?: boolean;
+  /** Columns to lay the table out in. Default 100. */
+  width?: number;
+  /** Fit the table's findings to a terminal screen (messages cut, fixes without notes). Default false. */
+  compact?: boolean;
 }
 
-const isGateReport = (document: Report | GateReport): document is GateReport => 'databases' in document;
+const documentOf = (result: Renderable): GateReport => ('databases' in result ? result : result.report);
 
-/** table and json keep the one-database Report shape; the other formats render the gate. */
 export async function render(result: Renderable, options: RenderOptions = {}): Promise<string> {
-  const format = options.format ?? 'table';
-  const context = { color: options.color ?? false, exitCode: result.exitCode };
-  if ((format === 'table' || format === 'json') && !isGateReport(result.report)) return (await loadReporter(format))(result.report, context);
-  return (await loadGateReporter(format))(result.gate, context);
+  const reporter = await loadReporter(options.format ?? 'table');
+  return reporter(documentOf(result), { color: options.color ?? false, verbose: options.verbose ?? false, compact: options.compact ?? false, ...(options.width === undefined ? {} : { width: options.width }) });
 }

@@ -9,6 +9,7 @@ import type { Cluster } from '../clusters/types.js';
 import { resolveConnection } from '../core/connection.js';
 import { resolveCheckOptions } from '../gate/check-options.js';
 import { exitCodeFor, runOnce } from '../gate/runner.js';
+import { gateOfReport } from '../gate/gate.js';
 import type { TableRequest } from '../gate/snapshot.js';
 
 export async function runDemo(io: Io): Promise<number> {
@@ -38,7 +39,7 @@ export async function runDemo(io: Io): Promise<number> {
       const { report } = await runOnce({ connection, tables, checks: CHECKS, options, timeoutMs: 10_000 });
       const exitCode = exitCodeFor(report.verdict);
       say(`\n$ pgpreflight check --table orders   # ${title}`);
-      io.stdout.write(table(report, { color, exitCode }));
+      io.stdout.write(table(gateOfReport(report, exitCode), { color, width: io.stdout.columns }));
       return exitCode;
     };
 

@@ -175,9 +175,72 @@ export interface Snapshot {
 
 export type Severity = 'info' | 'warn' | 'fail' | 'error';
 
+/** What ends a problem: `sql` is always runnable SQL (comments allowed), `note` the advice in words. */
 export interface Remediation {
   sql: string;
   note: string;
+}
+
+/** A lock a root blocker holds that sessions queue for. */
+export interface HeldLock {
+  /** relation, transactionid (row locks), tuple, ... */
+  lockType: string;
+  /** Qualified name of a relation lock; null for other lock types. */
+  relation: string | null;
+  /** The mode held; null when the look did not read it (a relation outside --table): then it is only known to conflict. */
+  mode: string | null;
+}
+
+/** Sessions queued behind a root blocker that look alike (same query, application, user, state and awaited lock, at the same depth), collapsed into one line. */
+export interface WaiterGroup {
+  count: number;
+  pids: number[];
+  /** The sessions they queue behind directly (0 stands for a prepared transaction). */
+  behind: number[];
+  /** 1: directly behind the root; 2: behind a session that is itself waiting; ... */
+  depth: number;
+  user: string | null;
+  application: string | null;
+  state: string | null;
+  query: string | null;
+  waitingFor: { mode: string; lockType: string; relation: string | null } | null;
+  oldestWaitSeconds: number | null;
+  /** Distinct sessions queued behind these, in turn. */
+  blocking: number;
+  /** Ids of the checks with a finding (worse than info) about one of these sessions. */
+  flaggedBy: string[];
+}
+
+/**
+ * A root blocker: a session (or prepared transaction) that holds what others queue for and
+ * waits for nothing itself, with everything queued behind it. Computed once from the
+ * blocking tree (src/incident/root-causes.ts) for the gate's report and for `locks`.
+ */
+export interface RootCause {
+  kind: 'session' | 'prepared';
+  /** null for a prepared transaction. */
+  pid: number | null;
+  gid: string | null;
+  user: string | null;
+  application: string | null;
+  client: string | null;
+  backendType: string | null;
+  state: string | null;
+  /** The checker's role may not see this session's details (grant pg_monitor). */
+  hidden: boolean;
+  /** How long its transaction (or the prepared transaction) has been open. */
+  xactAgeSeconds: number | null;
+  /** Its current query, or the last one when idle (an excerpt). */
+  query: string | null;
+  holds: HeldLock[];
+  /** Distinct sessions queued behind it, directly or down the queue. */
+  waiting: number;
+  oldestWaitSeconds: number | null;
+  /** The one fix; null when there is none to run (a hidden session, a replication process). */
+  remediation: Remediation | null;
+  /** Ids of the checks with a finding (worse than info) about this session. */
+  flaggedBy: string[];
+  waiters: WaiterGroup[];
 }
 
 export interface Finding {
@@ -197,6 +260,8 @@ export interface Finding {
   relation?: string;
   query?: string | null;
   blockedBy?: number[];
+  /** A waiter's queue up to its root blocker, waiter first: [waiter, blocker, ..., root] (0: a prepared transaction). */
+  chain?: number[];
   remediation?: Remediation;
   details?: Record<string, string | number | boolean | null>;
   /** The migration file and 1-based line the finding is about (check --migration). */
@@ -212,13 +277,15 @@ export interface CheckResult {
   findings: Finding[];
 }
 
+/** One database's result; the JSON document (GateReport, src/gate/gate.ts) carries one per database. */
 export interface Report {
-  version: 1;
   verdict: Status;
   /** The server inspected; `address` is user@host:port/database as connected to, never with a password. Null when none was (--offline). */
   server: { version: string; versionNum: number; database: string; user: string; canReadAllStats: boolean; address: string } | null;
   targets: { input: string; name: string; oid: number; lockMode: LockMode; relations: number }[];
   checks: CheckResult[];
+  /** The root blockers of the queues on the targets, each with the sessions queued behind it (empty when nobody waits). */
+  rootCauses: RootCause[];
   /** Things the reader should know about the run itself (hidden sessions, an untested major). */
   notes: string[];
   /** Set by `check --offline`: only the SQL was read; every live check is listed with status skip (not run). */

@@ -1,6 +1,7 @@
 // `pgpreflight checks` and the README's check list both come from the checks' own
 // metadata, so the documentation cannot drift from the code.
 import { CHECKS } from '../../checks/index.js';
+import { FINDING_KINDS } from '../core/finding-kinds.js';
 
 export function checkCatalog(): {
   id: string;
@@ -67,4 +68,12 @@ export function listChecks(format: 'text' | 'json' | 'markdown'): string {
       )
       .join('\n\n') + '\n'
   );
+}
+
+/** The published list of finding kinds as a Markdown table, for docs/json.md. */
+export function listFindingKinds(): string {
+  const rows = Object.entries(FINDING_KINDS)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([kind, k]) => `| \`${kind}\` | \`${k.check}\` | ${k.description} |`);
+  return ['| kind | check | meaning |', '| --- | --- | --- |', ...rows].join('\n') + '\n';
 }

@@ -5,6 +5,7 @@
 // format the GateReport this returns.
 import type { ConnectionSpec } from '../core/connection.js';
 import { PreflightError } from '../core/errors.js';
+import { ownVersion } from '../core/version.js';
 import { exitCodeFor, verdictExitCode, runOnce, type FailOn, type RunRequest } from './runner.js';
 import type { Report, Status } from '../core/types.js';
 import { worstStatus } from '../core/types.js';
@@ -23,8 +24,8 @@ export interface GateDatabase {
 
 export interface DatabaseSection {
   name: string;
-  /** user@host:port/database: never the password. */
-  display: string;
+  /** user@host:port/database as connected to: never the password. */
+  address: string;
   optional: boolean;
   /** This database's verdict; `error` when it could not be checked. */
   verdict: Status;
@@ -40,14 +41,33 @@ export interface DatabaseSection {
   retryable: boolean;
 }
 
-/** The document for several databases (README "Several databases"). */
+/** The version of the JSON document; version 1 (a Report for one database, a GateReport for several) is documented in docs/json.md. */
+export const REPORT_VERSION = 2;
+
+/**
+ * The JSON document of a gate run, one shape for one or many databases (docs/json.md,
+ * schema/report.schema.json): what `check --format json` prints and --report-file writes.
+ */
 export interface GateReport {
-  version: 1;
+  version: typeof REPORT_VERSION;
+  /** pgpreflight's own version. */
+  pgpreflight: string;
+  /** When the run finished (ISO 8601, UTC). */
+  generatedAt: string;
   verdict: Status;
+  /** The exit code of the run: 0 open, 1 blocked, 2 could not check. */
+  exitCode: number;
+  /** The lowest status that blocks (exit 1). */
+  failOn: FailOn;
   /** Names of the databases that close the gate. */
   blockedBy: string[];
   databases: DatabaseSection[];
   durationMs: number;
+}
+
+/** The document's header: version, pgpreflight's version and the time. */
+export function documentHeader(): Pick<GateReport, 'version' | 'pgpreflight' | 'generatedAt'> {
+  return { version: REPORT_VERSION, pgpreflight: ownVersion(), generatedAt: new Date().toISOString() };
 }
 
 export interface GateResult {
@@ -97,7 +117,7 @@ async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item:
 }
 
 async function checkDatabase(database: GateDatabase, request: GateRequest): Promise<DatabaseSection> {
-  const base = { name: database.name, display: database.connection.display, optional: database.optional };
+  const base = { name: database.name, address: database.connection.display, optional: database.optional };
   if (database.unavailable !== undefined) {
     return { ...base, verdict: 'error', exitCode: 2, blocking: [], report: null, error: database.unavailable, retryable: false };
   }
@@ -128,7 +148,7 @@ export async function runGate(request: GateRequest): Promise<GateResult> {
   const closing = counted.length === 0 ? sections : counted.filter((s) => s.exitCode !== 0);
   const retryable = closing.every((s) => s.retryable);
   return {
-    gate: { version: 1, verdict, blockedBy, databases: sections, durationMs: Math.round(performance.now() - started) },
+    gate: { ...documentHeader(), verdict, exitCode, failOn: request.failOn, blockedBy, databases: sections, durationMs: Math.round(performance.now() - started) },
     exitCode,
     retryable,
   };
@@ -140,21 +160,23 @@ export function secretsOf(databases: readonly GateDatabase[]): string[] {
 }
 
 /**
- * One database's Report as a one-section gate, for a reporter called with a plain Report.
- * The run's exit code tells whether warnings blocked (--fail-on warn): 1 on a warn verdict.
+ * One database's Report as a one-section gate, for a caller with a plain Report (run's guard,
+ * the demo). The run's exit code tells whether warnings blocked (--fail-on warn): 1 on a warn verdict.
  */
 export function gateOfReport(report: Report, exitCode: number): GateReport {
   const failOn: FailOn = report.verdict === 'warn' && exitCode === 1 ? 'warn' : 'fail';
   const blocking = report.checks.filter((c) => exitCodeFor(c.status, failOn) !== 0).map((c) => c.id);
   const name = report.server ? report.server.database : 'database';
   return {
-    version: 1,
+    ...documentHeader(),
     verdict: report.verdict,
+    exitCode,
+    failOn,
     blockedBy: exitCode === 0 ? [] : [name],
     databases: [
       {
         name,
-        display: report.server ? report.server.address : name,
+        address: report.server ? report.server.address : name,
         optional: false,
         verdict: report.verdict,
         exitCode,

@@ -5,7 +5,7 @@
 // live check with status skip ("not run") and `offline: true`.
 import { CHECKS } from '../../checks/index.js';
 import migrationRisk from '../../checks/migration-risk.js';
-import type { GateReport } from './gate.js';
+import { documentHeader, type GateReport } from './gate.js';
 import type { Report } from '../core/types.js';
 import { assessMigration } from '../migration/assess.js';
 import type { MigrationAnalysis } from '../migration/index.js';
@@ -14,7 +14,6 @@ export function offlineReport(analysis: MigrationAnalysis): Report {
   const started = performance.now();
   const outcome = assessMigration(analysis, null, { maxSize: null, maxRows: null });
   return {
-    version: 1,
     verdict: outcome.status,
     server: null,
     targets: analysis.tables.map((t) => ({ input: t.input, name: t.input, oid: 0, lockMode: t.lockMode, relations: 0 })),
@@ -23,6 +22,7 @@ export function offlineReport(analysis: MigrationAnalysis): Report {
       // Every live check is listed as not run, so no reader takes their absence for a pass.
       ...CHECKS.filter((c) => c.id !== migrationRisk.id).map((c) => ({ id: c.id, title: c.title, status: 'skip' as const, summary: 'not run: --offline looks at no server', findings: [] })),
     ],
+    rootCauses: [],
     notes: ['--offline: the migration was read but no server was; table sizes and the sessions holding locks are unknown, so size-dependent dangers fail, and the live checks did not run'],
     offline: true,
     durationMs: Math.round(performance.now() - started),
@@ -32,10 +32,12 @@ export function offlineReport(analysis: MigrationAnalysis): Report {
 /** The offline report as a one-section gate, for the formats that render gates (github, markdown, junit). */
 export function offlineGate(report: Report, exitCode: number): GateReport {
   return {
-    version: 1,
+    ...documentHeader(),
     verdict: report.verdict,
+    exitCode,
+    failOn: report.verdict === 'warn' && exitCode === 1 ? 'warn' : 'fail',
     blockedBy: exitCode === 0 ? [] : ['offline'],
-    databases: [{ name: 'offline', display: 'no server (--offline)', optional: false, verdict: report.verdict, exitCode, blocking: exitCode === 0 ? [] : [migrationRisk.id], report, error: null, retryable: false }],
+    databases: [{ name: 'offline', address: 'no server (--offline)', optional: false, verdict: report.verdict, exitCode, blocking: exitCode === 0 ? [] : [migrationRisk.id], report, error: null, retryable: false }],
     durationMs: report.durationMs,
   };
 }

@@ -10,7 +10,9 @@ import type { MigrationAnalysis } from '../migration/index.js';
 import type { CheckOptionValues } from './check-options.js';
 import { takeReplicaSnapshot } from './replica-snapshot.js';
 import { NEWEST_TESTED_MAJOR, takeSnapshot, versionSupport, type TableRequest } from './snapshot.js';
-import type { CheckResult, Report, Snapshot, Status, Target } from '../core/types.js';
+import { BLOCKING_TREE_QUERIES, buildBlockingTree } from '../incident/blocking-tree.js';
+import { checksByPid, rootCausesOf, withoutWaiterFixes } from '../incident/root-causes.js';
+import type { CheckResult, Report, RootCause, Snapshot, Status, Target } from '../core/types.js';
 import { worstStatus } from '../core/types.js';
 
 export const APPLICATION_NAME = 'pgpreflight';
@@ -60,6 +62,17 @@ export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'ch
   });
 }
 
+/**
+ * The root blockers of the queues on the targets (none without a target), each session with
+ * the checks that flagged it; waiting sessions lose their own fix to their root's.
+ */
+export function attributeRootCauses(snapshot: Snapshot, evaluated: CheckResult[]): { checks: CheckResult[]; rootCauses: RootCause[] } {
+  if (snapshot.targets.length === 0) return { checks: evaluated, rootCauses: [] };
+  const flagged = checksByPid(evaluated);
+  const rootCauses = rootCausesOf(buildBlockingTree(snapshot).roots, (pid) => flagged.get(pid) ?? []);
+  return { checks: withoutWaiterFixes(evaluated, rootCauses), rootCauses };
+}
+
 /** Runs the gate once. Throws PreflightError (exit 2) when it cannot look. */
 export async function runOnce(request: RunRequest): Promise<RunResult> {
   const started = performance.now();
@@ -79,7 +92,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
       checks: request.checks,
       options: request.options,
       statementTimeoutMs: Math.max(100, deadline - Date.now()),
-      queries: overrideKeys.length === 0 ? [] : [{ ...TABLE_OVERRIDES_QUERY, params: () => [overrideKeys, overrideKeys.map(canonicalOverrideName)] }],
+      queries: [...BLOCKING_TREE_QUERIES, ...(overrideKeys.length === 0 ? [] : [{ ...TABLE_OVERRIDES_QUERY, params: () => [overrideKeys, overrideKeys.map(canonicalOverrideName)] }])],
     });
     if (request.replicas && request.replicas.length > 0 && request.checks.some((c) => c.usesReplicas)) {
       const relationOids = [...new Set(snapshot.targets.flatMap((t) => t.relations.map((r) => r.oid)))];
@@ -89,7 +102,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
       overrideKeys.length === 0
         ? undefined
         : overridesByTable(request.tableOptions ?? {}, snapshot.extra[TABLE_OVERRIDES_QUERY.name] ?? [], (oid) => snapshot.targets.find((t) => t.oid === oid)?.qualifiedName, request.connection.display);
-    const checks = evaluateChecks(snapshot, { ...request, tableOptions });
+    const { checks, rootCauses } = attributeRootCauses(snapshot, evaluateChecks(snapshot, { ...request, tableOptions }));
     const notes: string[] = [];
     if (versionSupport(snapshot.server.versionNum) === 'untested') {
       notes.push(`PostgreSQL ${snapshot.server.version} is newer than the newest tested major (${NEWEST_TESTED_MAJOR}); results may miss catalog changes`);
@@ -98,7 +111,6 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
       notes.push(`${snapshot.sessions.filter((s) => s.hidden).length} session(s) of other roles are hidden from ${snapshot.server.currentUser}: grant pg_monitor for a complete view`);
     }
     const report: Report = {
-      version: 1,
       verdict: worstStatus(checks.map((c) => c.status)),
       server: {
         version: snapshot.server.version,
@@ -110,6 +122,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
       },
       targets: snapshot.targets.map((t) => ({ input: t.input, name: t.qualifiedName, oid: t.oid, lockMode: t.lockMode, relations: t.relations.length })),
       checks,
+      rootCauses,
       notes,
       durationMs: Math.round(performance.now() - started),
     };

@@ -34,10 +34,24 @@ SELECT l.virtualtransaction AS virtual_transaction, l.relation::int8 AS relation
    AND l.locktype = 'relation'
    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
 
+/**
+ * The granted relation locks on the relations somebody waits for, so the tree can say what a
+ * root blocker holds ("AccessShareLock on public.orders") without --table too.
+ */
+export const HELD_ON_WAITED_SQL = `
+SELECT l.pid, l.virtualtransaction AS virtual_transaction, l.relation::int8 AS relation, l.mode
+  FROM pg_locks l
+ WHERE l.granted
+   AND l.locktype = 'relation'
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.relation IN (SELECT w.relation FROM pg_locks w WHERE NOT w.granted AND w.locktype = 'relation')`;
+
 export const WAITED_RELATIONS_QUERY = 'blocking-tree.relations';
+export const HELD_ON_WAITED_QUERY = 'blocking-tree.held';
 export const PREPARED_RELATION_LOCKS_QUERY = 'blocking-tree.prepared-locks';
 
 export const BLOCKING_TREE_QUERIES: readonly CheckQuery[] = [
   { name: WAITED_RELATIONS_QUERY, sql: WAITED_RELATIONS_SQL },
   { name: PREPARED_RELATION_LOCKS_QUERY, sql: PREPARED_RELATION_LOCKS_SQL },
+  { name: HELD_ON_WAITED_QUERY, sql: HELD_ON_WAITED_SQL },
 ];

@@ -4,9 +4,12 @@
 // BLOCKING_TREE_QUERIES; used by `pgpreflight locks` and by the migration guard.
 import { blockingGraph, waitersBehind } from '../../checks/locks.js';
 import { preparedByVirtualTransaction, remediationFor, sessionsByPid } from '../../checks/support.js';
-import { conflicts } from '../core/lock-modes.js';
-import { BLOCKING_TREE_QUERIES, PREPARED_RELATION_LOCKS_QUERY, WAITED_RELATIONS_QUERY } from './blocking-tree.sql.js';
-import type { LockRow, PreparedTransaction, Remediation, Session, Snapshot } from '../core/types.js';
+import { conflicts, LOCK_MODES } from '../core/lock-modes.js';
+
+const LOCK_ORDER: readonly string[] = LOCK_MODES;
+import { BLOCKING_TREE_QUERIES, HELD_ON_WAITED_QUERY, PREPARED_RELATION_LOCKS_QUERY, WAITED_RELATIONS_QUERY } from './blocking-tree.sql.js';
+import type { HeldLock, LockRow, PreparedTransaction, Remediation, RootCause, Session, Snapshot } from '../core/types.js';
+import { rootCausesOf } from './root-causes.js';
 
 export { BLOCKING_TREE_QUERIES, waitersBehind };
 
@@ -44,6 +47,8 @@ export interface TreeNode {
   oldestWaitSeconds: number | null;
   /** Set on roots only: what ends the blocking, and its cost. */
   remediation: Remediation | null;
+  /** Set on roots only: the locks it holds that the sessions right behind it queue for. */
+  holds: HeldLock[];
   blocks: TreeNode[];
 }
 
@@ -55,6 +60,8 @@ export interface BlockingTree {
   /** Qualified names of the --table filter; empty for the whole database. */
   tables: string[];
   roots: TreeNode[];
+  /** The roots with the sessions behind each listed once, alike ones collapsed (src/incident/root-causes.ts). */
+  rootCauses: RootCause[];
   /** Distinct waiting sessions in the shown trees. */
   waiting: number;
   oldestWaitSeconds: number | null;
@@ -217,11 +224,42 @@ export function buildBlockingTree(snapshot: Snapshot): BlockingTree {
       waitingBehind: below.size,
       oldestWaitSeconds: maxOrNull([...below].map(waitSecondsOf)),
       remediation: root ? remediationFor(s, p) ?? (v.key === 'prepared:?' ? unknownPreparedRemediation(snapshot) : null) : null,
+      holds: root ? heldBy(v, [...(children.get(key) ?? [])].map((child) => waits.get(vertices.get(child)?.pid ?? -1)).filter((w): w is LockRow => w !== undefined)) : [],
       blocks: [...(children.get(key) ?? [])]
         .filter((child) => !nextPath.has(child))
         .sort((a, b) => (waitSecondsOf(b) ?? 0) - (waitSecondsOf(a) ?? 0))
         .map((child) => nodeOf(child, false, nextPath)),
     };
+  };
+  // What a root holds that its direct waiters queue for: its granted lock on that relation
+  // when the look read it (the targets' locks), else only that it holds a conflicting one.
+  const heldRows: LockRow[] = [
+    ...snapshot.locks,
+    ...((snapshot.extra[HELD_ON_WAITED_QUERY] ?? []) as Row[]).map((r) => ({
+      pid: r.pid === null ? null : Number(r.pid),
+      virtualTransaction: String(r.virtual_transaction ?? ''),
+      lockType: 'relation',
+      relation: Number(r.relation),
+      transactionId: null,
+      mode: String(r.mode),
+      granted: true,
+      waitSeconds: null,
+      blockingPids: [],
+    })),
+  ];
+  const heldBy = (v: Vertex, waited: readonly LockRow[]): HeldLock[] => {
+    const out = new Map<string, HeldLock>();
+    for (const w of waited) {
+      const relation = w.relation === null ? null : names.get(w.relation) ?? String(w.relation);
+      const key = `${w.lockType}:${relation ?? ''}`;
+      const granted = heldRows.filter(
+        (l) => l.granted && l.lockType === w.lockType && l.relation === w.relation && l.transactionId === w.transactionId && (v.prepared ? l.pid === null && l.virtualTransaction === v.prepared.virtualTransaction : l.pid === v.pid) && conflicts(l.mode, w.mode),
+      );
+      const strongest = granted.map((l) => l.mode).sort((a, b) => LOCK_ORDER.indexOf(b) - LOCK_ORDER.indexOf(a))[0] ?? null;
+      const known = out.get(key);
+      if (!known || (known.mode === null && strongest !== null)) out.set(key, { lockType: w.lockType, relation, mode: strongest });
+    }
+    return [...out.values()];
   };
   const rootKeys = [...children.keys()].filter((key) => {
     const v = vertices.get(key) as Vertex;
@@ -237,6 +275,7 @@ export function buildBlockingTree(snapshot: Snapshot): BlockingTree {
     database: snapshot.server.database,
     tables: snapshot.targets.map((t) => t.qualifiedName),
     roots,
+    rootCauses: rootCausesOf(roots),
     waiting: waitingKeys.size,
     oldestWaitSeconds: maxOrNull([...waitingKeys].map(waitSecondsOf)),
   };

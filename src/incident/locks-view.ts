@@ -1,59 +1,20 @@
-// How `pgpreflight locks` shows a blocking tree: as text for people, as one JSON
-// document per look for machines, and live (--watch) with a sparkline of the queue.
+// How `pgpreflight locks` shows a blocking tree: as text for people (the root blockers with
+// their fix, the sessions behind each collapsed: src/incident/root-causes.ts), as one JSON
+// document per look for machines, and live (--watch) on the alternate screen, fitted to
+// the terminal: the header and every root blocker with its fix pinned at the top, the
+// sessions behind them as far as the height allows, the rest counted.
 // Formatting only: the tree comes from src/incident/blocking-tree.ts.
 import pc from 'picocolors';
-import type { BlockingTree, TreeNode } from './blocking-tree.js';
+import type { BlockingTree } from './blocking-tree.js';
+import { cutLine, wrapWords } from '../core/text.js';
 import { formatDuration } from '../core/units.js';
-
-type Colors = ReturnType<typeof pc.createColors>;
+import { ownVersion } from '../core/version.js';
+import { moreGroupsLine, rootCauseLines, rootCauseParts, type RootPaint } from '../reporters/root-text.js';
 
 const age = (seconds: number | null): string => (seconds === null ? 'unknown' : formatDuration(seconds * 1000));
 
-function who(node: TreeNode): string {
-  if (node.kind === 'prepared') return node.gid === null ? 'a prepared transaction' : `prepared transaction '${node.gid}'`;
-  return `pid ${node.pid}`;
-}
-
-function facts(node: TreeNode): string {
-  const parts: string[] = [];
-  if (node.hidden) parts.push('details hidden (grant pg_monitor)');
-  else if (node.state) parts.push(node.state);
-  if (node.backendType && node.backendType !== 'client backend') parts.push(node.backendType);
-  if (node.xactAgeSeconds !== null) parts.push(`transaction ${age(node.xactAgeSeconds)}`);
-  if (node.user) parts.push(`user ${node.user}`);
-  if (node.application) parts.push(`app ${node.application}`);
-  if (node.client) parts.push(`client ${node.client}`);
-  return parts.join(' · ');
-}
-
-function waitLine(node: TreeNode): string {
-  const w = node.waitingFor;
-  if (!w) return who(node);
-  const on = w.relation ? ` on ${w.relation}` : w.lockType === 'relation' ? '' : ` (${w.lockType})`;
-  return `${who(node)} waits ${age(w.waitSeconds)} for ${w.mode}${on}`;
-}
-
-function childLines(node: TreeNode, prefix: string, last: boolean, c: Colors): string[] {
-  const branch = last ? '└─ ' : '├─ ';
-  const cont = prefix + (last ? '   ' : '│  ');
-  const lines = [`${prefix}${branch}${waitLine(node)}${facts(node) ? c.dim(` · ${facts(node)}`) : ''}`];
-  if (node.query) lines.push(`${cont}${c.dim(`query: ${node.query}`)}`);
-  node.blocks.forEach((child, i) => lines.push(...childLines(child, cont, i === node.blocks.length - 1, c)));
-  return lines;
-}
-
-function rootLines(root: TreeNode, c: Colors): string[] {
-  const lines = [`${c.red('●')} ${c.bold(who(root))}${facts(root) ? ` · ${facts(root)}` : ''}`];
-  // An idle session's query is the last one it ran, not what it is doing.
-  if (root.query) lines.push(`  ${root.state?.startsWith('idle') ? 'last query' : 'query'}: ${root.query}`);
-  lines.push(`  blocks ${c.bold(String(root.waitingBehind))} session(s), oldest wait ${age(root.oldestWaitSeconds)}`);
-  if (root.remediation) {
-    lines.push(`  fix: ${c.bold(root.remediation.sql)}`);
-    lines.push(c.dim(`       ${root.remediation.note}`));
-  }
-  root.blocks.forEach((child, i) => lines.push(...childLines(child, '  ', i === root.blocks.length - 1, c)));
-  return lines;
-}
+/** Width of plain (piped) text. */
+const PLAIN_WIDTH = 100;
 
 export function summaryLine(tree: BlockingTree): string {
   const scope = tree.tables.length > 0 ? tree.tables.join(', ') : `database ${tree.database}`;
@@ -61,17 +22,27 @@ export function summaryLine(tree: BlockingTree): string {
   return `${tree.waiting} session(s) waiting on ${scope}, oldest ${age(tree.oldestWaitSeconds)}, behind ${tree.roots.length} root blocker(s).`;
 }
 
-/** The tree as text, root blockers first. */
-export function renderTree(tree: BlockingTree, color: boolean): string {
+function paintOf(color: boolean): RootPaint {
   const c = pc.createColors(color);
-  const lines = [c.dim(`Blocking tree · ${tree.server ?? tree.database} · ${tree.takenAt}`), summaryLine(tree)];
-  for (const root of tree.roots) lines.push('', ...rootLines(root, c));
+  return { bold: c.bold, dim: c.dim, fail: c.red };
+}
+
+function headLines(tree: BlockingTree, width: number, color: boolean): string[] {
+  const c = pc.createColors(color);
+  return [...wrapWords(`Blocking tree · ${tree.server ?? tree.database} · ${tree.takenAt}`, width).map(c.dim), ...wrapWords(summaryLine(tree), width)];
+}
+
+/** The tree as text, root blockers first, every session once; complete (no group is left out). */
+export function renderTree(tree: BlockingTree, color: boolean, width = PLAIN_WIDTH): string {
+  const paint = paintOf(color);
+  const lines = headLines(tree, width, color);
+  tree.rootCauses.forEach((root, index) => lines.push('', ...rootCauseLines(root, { index, total: tree.rootCauses.length, width, paint, maxGroups: Number.POSITIVE_INFINITY })));
   return `${lines.join('\n')}\n`;
 }
 
-/** The tree as one JSON document (one line, so --watch output is NDJSON). */
+/** The JSON document of one look (one line, so --watch output is NDJSON): docs/json.md. */
 export function treeJson(tree: BlockingTree): string {
-  return `${JSON.stringify({ version: 1, ...tree })}\n`;
+  return `${JSON.stringify({ version: 1, pgpreflight: ownVersion(), generatedAt: new Date().toISOString(), ...tree })}\n`;
 }
 
 const BARS = '▁▂▃▄▅▆▇█';
@@ -87,20 +58,82 @@ export interface WatchSample {
   oldestWaitSeconds: number;
 }
 
-/** The live screen: header, the queue over time, then the tree. */
-export function renderWatchScreen(tree: BlockingTree, history: readonly WatchSample[], intervalMs: number, color: boolean): string {
-  const c = pc.createColors(color);
-  const latest = history[history.length - 1] ?? { waiting: 0, oldestWaitSeconds: 0 };
-  const header = [
-    c.bold(`pgpreflight locks · every ${formatDuration(intervalMs)} · Ctrl-C to stop`),
-    `queue   ${sparkline(history.map((h) => h.waiting))} ${latest.waiting} waiting`,
-    `oldest  ${sparkline(history.map((h) => h.oldestWaitSeconds))} ${formatDuration(latest.oldestWaitSeconds * 1000)}`,
-    '',
-  ];
-  return `${header.join('\n')}\n${renderTree(tree, color)}`;
+export interface ScreenSize {
+  columns: number;
+  rows: number;
 }
 
-/** ANSI: cursor home, clear the screen. */
+/**
+ * The live screen, at most `size.rows` lines of at most `size.columns` columns: the header
+ * and the queue over time, then each root blocker's head (who, what, how long, the fix)
+ * pinned, then the sessions behind them while there is room, and a last line counting what
+ * did not fit.
+ */
+export function renderWatchScreen(tree: BlockingTree, history: readonly WatchSample[], intervalMs: number, color: boolean, size: ScreenSize): string {
+  const c = pc.createColors(color);
+  const width = Math.max(20, size.columns);
+  const rows = Math.max(5, size.rows);
+  const latest = history[history.length - 1] ?? { waiting: 0, oldestWaitSeconds: 0 };
+  const chart = (values: number[]): string => sparkline(values.slice(-Math.max(1, width - 24)));
+  const full = [
+    c.bold(`pgpreflight locks · every ${formatDuration(intervalMs)} · Ctrl-C to stop`),
+    `queue   ${chart(history.map((h) => h.waiting))} ${latest.waiting} waiting`,
+    `oldest  ${chart(history.map((h) => h.oldestWaitSeconds))} ${formatDuration(latest.oldestWaitSeconds * 1000)}`,
+    ...headLines(tree, width, color),
+  ];
+  const small = [c.bold(`pgpreflight locks · every ${formatDuration(intervalMs)} · Ctrl-C to stop`), ...wrapWords(summaryLine(tree), width)];
+  const paint = paintOf(color);
+  const parts = tree.rootCauses.map((root, index) => rootCauseParts(root, { index, total: tree.rootCauses.length, width, paint }));
+  // The roots stay on screen: the largest layout in which every root's head fits (the last
+  // row is kept for the line that counts what is hidden); on a screen too small even for
+  // the smallest, as many roots as fit.
+  const layouts = [
+    { header: full, heads: parts.map((p) => p.head) },
+    { header: small, heads: parts.map((p) => p.head) },
+    { header: small, heads: parts.map((p) => p.compact) },
+  ];
+  const need = (layout: (typeof layouts)[number]): number => layout.header.length + layout.heads.reduce((n, head) => n + head.length + 1, 0) + 1;
+  const layout = layouts.find((l) => need(l) <= rows) ?? (layouts[2] as (typeof layouts)[number]);
+  const header = layout.header;
+  let budget = rows - header.length - 1;
+  const shownHeads: string[][] = [];
+  for (const head of layout.heads) {
+    if (head.length + 1 > budget) break;
+    shownHeads.push(head);
+    budget -= head.length + 1;
+  }
+  const shownGroups = parts.map(() => 0);
+  const groupLines: string[][] = parts.map(() => []);
+  shownHeads.forEach((_, i) => {
+    for (const group of parts[i]?.groups ?? []) {
+      if (group.length > budget) break;
+      (groupLines[i] as string[]).push(...group);
+      shownGroups[i] = (shownGroups[i] as number) + 1;
+      budget -= group.length;
+    }
+  });
+  const lines = [...header];
+  shownHeads.forEach((head, i) => {
+    lines.push('', ...head, ...(groupLines[i] as string[]));
+    const root = tree.rootCauses[i];
+    const more = root ? moreGroupsLine(root, shownGroups[i] as number, '') : null;
+    if (more && budget > 0 && i < shownHeads.length - 1) {
+      lines.push(more);
+      budget -= 1;
+    }
+  });
+  const hiddenRoots = parts.length - shownHeads.length;
+  const hiddenSessions = tree.rootCauses.reduce((n, root, i) => n + root.waiters.slice(i < shownHeads.length ? (shownGroups[i] as number) : 0).reduce((m, g) => m + g.count, 0), 0);
+  if (hiddenRoots > 0 || hiddenSessions > 0) {
+    const what = [hiddenRoots > 0 ? `${hiddenRoots} more root blocker(s)` : null, hiddenSessions > 0 ? `${hiddenSessions} more waiting session(s)` : null].filter(Boolean).join(' and ');
+    lines.push(c.dim(`… ${what} not shown: enlarge the terminal`));
+  }
+  return lines.slice(0, rows).map((line) => cutLine(line, width)).join('\n');
+}
+
+/** ANSI: the alternate screen (no frame reaches the scrollback), cursor home + clear, cursor visibility. */
+export const ENTER_ALTERNATE_SCREEN = '\x1b[?1049h';
+export const LEAVE_ALTERNATE_SCREEN = '\x1b[?1049l';
 export const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 export const HIDE_CURSOR = '\x1b[?25l';
 export const SHOW_CURSOR = '\x1b[?25h';

@@ -576,6 +576,17 @@ export async function loadParser(): Promise<void> {
   parseSync = await parserReady;
 }
 
+/** Whether `text` parses as SQL: a remediation's `sql` must be runnable (false until the parser is loaded). */
+export function isSql(text: string): boolean {
+  if (!parseSync) return false;
+  try {
+    parseSync(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 interface SqlErrorLike {
   message: string;
   sqlDetails?: { cursorPosition?: number };
@@ -698,7 +709,7 @@ export function analyzeSource(source: MigrationSource, created: Set<string> = ne
     firstStrong.dangers.push({
       kind: 'lock-timeout-missing',
       message: `no lock_timeout is set before this ${firstStrong.lock}: if it queues behind a long transaction, every query on ${firstStrong.relations[0]?.display ?? 'the table'} queues behind it`,
-      safe: "SET lock_timeout = '5s'; at the top of the migration, and retry on timeout",
+      safe: "SET lock_timeout = '5s';  -- at the top of the migration; retry it when it times out",
       sizeDependent: false,
     });
   }

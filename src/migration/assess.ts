@@ -3,7 +3,7 @@
 // the migration-risk check calls it with sizes from the snapshot, --offline without.
 import type { Finding, Severity, Status, Target } from '../core/types.js';
 import { formatBytes, formatCount } from '../core/units.js';
-import { blocksWrites, type Danger, type LockedRelation, type MigrationStatement } from './analyze.js';
+import { blocksWrites, isSql, type Danger, type LockedRelation, type MigrationStatement } from './analyze.js';
 import type { MigrationAnalysis } from './index.js';
 
 export interface TableSize {
@@ -132,9 +132,10 @@ export function assessMigration(analysis: MigrationAnalysis, sizes: SizeLookup |
       findings.push({
         kind: danger.kind,
         severity,
-        message: `${where(statement)}: ${danger.message}${why ? ` (${why})` : ''}; locks ${sizesText(statement, sizes)}`,
+        // A safe sequence that is SQL is the remediation; one in words is advice in the message.
+        message: `${where(statement)}: ${danger.message}${why ? ` (${why})` : ''}; locks ${sizesText(statement, sizes)}${danger.safe && !isSql(danger.safe) ? `. Instead: ${danger.safe}` : ''}`,
         ...common,
-        ...(danger.safe ? { remediation: { sql: danger.safe, note: `safe sequence for: ${statement.excerpt}` } } : {}),
+        ...(danger.safe && isSql(danger.safe) ? { remediation: { sql: danger.safe, note: `safe sequence for: ${statement.excerpt}` } } : {}),
         details,
       });
     }

@@ -1,12 +1,11 @@
 // Reporters by name, loaded lazily so a JSON run never loads the table renderer.
 // A reporter formats final results; it never queries the server or decides policy.
-import type { GateReporter, Reporter } from './types.js';
+import type { Reporter } from './types.js';
 
-export type { GateReporter, Reporter, ReporterContext } from './types.js';
+export type { Reporter, ReporterContext } from './types.js';
 
 interface ReporterModule {
   default: Reporter;
-  renderGate: GateReporter;
 }
 
 export const REPORTERS = {
@@ -22,8 +21,4 @@ export const REPORTER_NAMES = Object.keys(REPORTERS) as ReporterName[];
 
 export async function loadReporter(name: ReporterName): Promise<Reporter> {
   return (await REPORTERS[name]()).default;
-}
-
-export async function loadGateReporter(name: ReporterName): Promise<GateReporter> {
-  return (await REPORTERS[name]()).renderGate;
 }

@@ -1,10 +1,7 @@
-import type { GateReporter, Reporter } from './types.js';
+import type { Reporter } from './types.js';
 
-// The documented, stable document (README "JSON output"): one object, version 1.
-const json: Reporter = (report) => `${JSON.stringify(report, null, 2)}\n`;
+// The documented, stable document (docs/json.md, schema/report.schema.json): version 2, one
+// shape for one or several databases, each database's Report under databases[].report.
+const json: Reporter = (gate) => `${JSON.stringify(gate, null, 2)}\n`;
 
 export default json;
-
-// Several databases: the GateReport document (README "Several databases"), also version 1,
-// with each database's own Report under databases[].report.
-export const renderGate: GateReporter = (gate) => `${JSON.stringify(gate, null, 2)}\n`;

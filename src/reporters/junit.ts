@@ -2,10 +2,10 @@
 // <testcase> per check and target table. A check that blocks on a table is a <failure>
 // whose message is its summary and whose body lists the findings; a database that could
 // not be checked, or a check that could not evaluate, is an <error>.
-import { gateOfReport, type DatabaseSection, type GateReport } from '../gate/gate.js';
+import type { DatabaseSection, GateReport } from '../gate/gate.js';
 import type { CheckResult, Finding, Report, Status } from '../core/types.js';
 import { formatDuration } from '../core/units.js';
-import type { GateReporter, Reporter } from './types.js';
+import type { Reporter } from './types.js';
 
 /** Text safe inside XML content and attribute values; characters XML 1.0 forbids are dropped. */
 export function xml(text: string): string {
@@ -86,7 +86,7 @@ function caseXml(c: Case): string {
   return `${open}\n      <${c.outcome} message="${xml(c.message)}" type="${type}">${xml(c.body || c.message)}</${c.outcome}>\n    </testcase>`;
 }
 
-export const renderGate: GateReporter = (gate: GateReport) => {
+const junit: Reporter = (gate: GateReport) => {
   const several = gate.databases.length > 1;
   const suites = gate.databases.map((db) => {
     const cases = casesOf(db, several);
@@ -94,8 +94,8 @@ export const renderGate: GateReporter = (gate: GateReport) => {
     const seconds = ((db.report?.durationMs ?? 0) / 1000).toFixed(3);
     const stamp = db.report ? ` timestamp="${xml(new Date().toISOString().slice(0, 19))}"` : '';
     return [
-      `  <testsuite name="${xml(`pgpreflight ${db.name}`)}" tests="${cases.length}" failures="${count('failure')}" errors="${count('error')}" skipped="${count('skipped')}" time="${seconds}"${stamp} hostname="${xml(db.display)}">`,
-      `    <properties>\n      <property name="database" value="${xml(db.display)}"/>\n      <property name="verdict" value="${db.verdict}"/>\n    </properties>`,
+      `  <testsuite name="${xml(`pgpreflight ${db.name}`)}" tests="${cases.length}" failures="${count('failure')}" errors="${count('error')}" skipped="${count('skipped')}" time="${seconds}"${stamp} hostname="${xml(db.address)}">`,
+      `    <properties>\n      <property name="database" value="${xml(db.address)}"/>\n      <property name="verdict" value="${db.verdict}"/>\n    </properties>`,
       ...cases.map(caseXml),
       '  </testsuite>',
     ].join('\n');
@@ -110,7 +110,5 @@ export const renderGate: GateReporter = (gate: GateReport) => {
     '',
   ].join('\n');
 };
-
-const junit: Reporter = (report, context) => renderGate(gateOfReport(report, context.exitCode), context);
 
 export default junit;

@@ -1,15 +1,16 @@
-// What every reporter is: a pure function from results to text.
+// What every reporter is: a pure function from the gate's document to text.
 import type { GateReport } from '../gate/gate.js';
-import type { Report } from '../core/types.js';
 
 export interface ReporterContext {
   /** Colors are on only for a terminal without NO_COLOR. */
   color: boolean;
-  /** The exit code the run will end with, so the text can say it. */
-  exitCode: number;
+  /** Show passing and skipped checks and informational findings too (--verbose). */
+  verbose?: boolean;
+  /** The terminal's width in columns, for the table; 100 when not on a terminal. */
+  width?: number;
+  /** On a terminal: the table fits its findings to the screen (messages cut to two lines, fixes without their notes). */
+  compact?: boolean;
 }
 
-export type Reporter = (report: Report, context: ReporterContext) => string;
-
-/** Renders several databases (src/gate/gate.ts), each in its own section. */
-export type GateReporter = (gate: GateReport, context: ReporterContext) => string;
+/** Renders the document of one or several databases (src/gate/gate.ts). */
+export type Reporter = (gate: GateReport, context: ReporterContext) => string;

@@ -4,12 +4,12 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckConfig, runCheck, singleReport } from '../../api/check.js';
+import { loadCheckConfig, runCheck } from '../../api/check.js';
 import { render } from '../../api/render.js';
 import type { loadConfig } from '../../config/config-file.js';
 import { PreflightError, redact } from '../../core/errors.js';
 import { REPORTER_NAMES } from '../../reporters/index.js';
-import { connectionFlags, thresholdFlags, useColor, withSpinner } from './shared.js';
+import { connectionFlags, terminalWidth, thresholdFlags, useColor, withSpinner } from './shared.js';
 import type { Argv } from 'yargs';
 import type { Args, CommandModule, Io } from './types.js';
 
@@ -50,6 +50,7 @@ export function gateFlags(y: Argv): Argv {
       .option('lock-mode', { type: 'string', describe: 'lock the migration takes [default: AccessExclusiveLock, what ALTER TABLE takes]' })
       .option('concurrently', { type: 'boolean', describe: 'the migration builds an index CONCURRENTLY: implies --lock-mode ShareUpdateExclusiveLock; open writers and old snapshots block it' })
       .option('format', { choices: REPORTER_NAMES, describe: 'output format on stdout [default: table; github when GITHUB_ACTIONS=true]' })
+      .option('verbose', { type: 'boolean', describe: 'also list the passing and skipped checks and informational findings (table, markdown)' })
       .option('fail-on', { choices: ['fail', 'warn'], describe: 'lowest status that blocks the deploy (exit 1) [default: fail]' })
       .option('only', { type: 'string', array: true, describe: 'run only these check ids (comma-separated or repeated)' })
       .option('skip', { type: 'string', array: true, describe: 'skip these check ids' })
@@ -94,18 +95,9 @@ const check: CommandModule = {
       io.stderr.write(`pgpreflight: interrupted (Ctrl-C) while waiting, after ${result.attempts} attempt(s): the gate stays closed, the migration must not run\n`);
       return 130;
     }
-    const color = useColor(io);
+    const context = { color: useColor(io), verbose: args.verbose === true, width: terminalWidth(io), compact: Boolean(io.stdout.isTTY) };
     const named = args['report-file'] as string | undefined;
-    if (result.kind === 'offline') {
-      const { offlineGate } = await import('../../gate/offline.js');
-      const problem = named === undefined ? null : writeSideFile(() => writeFileSync(named, `${JSON.stringify(result.report, null, 2)}\n`), `the JSON report to --report-file ${named}`);
-      const exitCode = problem === null ? result.exitCode : 2;
-      io.stdout.write(await render({ report: result.report, gate: offlineGate(result.report, exitCode), exitCode }, { format, color }));
-      if (problem !== null) io.stderr.write(`pgpreflight: ${problem}; exit 2: a step that reads that file would find no report, or an old one\n`);
-      return exitCode;
-    }
     const { gate, exitCode } = result;
-    const only = singleReport(gate);
     // The report file first: it always holds this run's result (never an older run's), and
     // when the one the user named cannot be written the exit code must already say so.
     const reportFile = named ?? (format === 'github' ? join(io.env.RUNNER_TEMP || tmpdir(), 'pgpreflight-report.json') : undefined);
@@ -113,7 +105,7 @@ const check: CommandModule = {
     let finalCode = exitCode;
     let reportWritten = false;
     if (reportFile !== undefined) {
-      const problem = writeSideFile(() => writeFileSync(reportFile, redact(`${JSON.stringify(only ?? gate, null, 2)}\n`, secrets)), `the JSON report to ${named !== undefined ? '--report-file ' : ''}${reportFile}`);
+      const problem = writeSideFile(() => writeFileSync(reportFile, redact(`${JSON.stringify(gate, null, 2)}\n`, secrets)), `the JSON report to ${named !== undefined ? '--report-file ' : ''}${reportFile}`);
       reportWritten = problem === null;
       if (problem !== null && named !== undefined) {
         // Named by the user: a later step reads it, and would find no report or an old one.
@@ -122,16 +114,18 @@ const check: CommandModule = {
       } else if (problem !== null) problems.push(`${problem}; the verdict above stands`);
     }
     const say = (): void => problems.forEach((problem) => io.stderr.write(`pgpreflight: ${redact(problem, secrets)}\n`));
-    // One database keeps the documented version-1 Report shape (and exit-2 error line) for table and json.
-    if (gate.databases.length === 1 && !only && (format === 'table' || format === 'json')) {
+    // One database that could not be checked is one line on stderr (exit 2) for table and json.
+    const only = gate.databases.length === 1 ? gate.databases[0] : undefined;
+    if (only && !only.report && (format === 'table' || format === 'json')) {
       say();
-      throw new PreflightError(redact(gate.databases[0]?.error ?? 'the database could not be checked', secrets));
+      throw new PreflightError(redact(only.error ?? 'the database could not be checked', secrets));
     }
-    io.stdout.write(redact(await render({ report: only ?? gate, gate, exitCode: finalCode }, { format, color }), secrets));
+    const document = finalCode === gate.exitCode ? gate : { ...gate, exitCode: finalCode };
+    io.stdout.write(redact(await render(document, { format, ...context }), secrets));
     if (format === 'github') {
       const { stepFiles, outputFileText } = await import('../../reporters/github.js');
       // An unwritten report leaves report-path empty, so no later step reads a stale file.
-      const files = stepFiles(gate, { color, exitCode: finalCode }, reportWritten ? (reportFile ?? '') : '');
+      const files = stepFiles(document, context, reportWritten ? (reportFile ?? '') : '');
       // The runner's own files: the exit code carries the verdict, so failing to write them only warns.
       const summaryFile = io.env.GITHUB_STEP_SUMMARY;
       const outputFile = io.env.GITHUB_OUTPUT;

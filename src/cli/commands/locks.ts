@@ -7,12 +7,13 @@ import { singleConnection } from '../../config/settings.js';
 import { connect, type ConnectionSpec } from '../../core/connection.js';
 import { PreflightError, redact } from '../../core/errors.js';
 import { trackConnectionErrors } from '../../incident/bounded-look.js';
-import { CLEAR_SCREEN, HIDE_CURSOR, renderTree, renderWatchScreen, SHOW_CURSOR, treeJson, type WatchSample } from '../../incident/locks-view.js';
+import type { BlockingTree } from '../../incident/blocking-tree.js';
+import { CLEAR_SCREEN, ENTER_ALTERNATE_SCREEN, HIDE_CURSOR, LEAVE_ALTERNATE_SCREEN, renderTree, renderWatchScreen, SHOW_CURSOR, summaryLine, treeJson, type ScreenSize, type WatchSample } from '../../incident/locks-view.js';
 import { APPLICATION_NAME } from '../../gate/runner.js';
 import type { TableRequest } from '../../gate/snapshot.js';
 import { selectTerminations, TERMINATE_MODES, terminateRootBlockers, type TerminateMode } from '../../incident/terminate.js';
 import { parseCount } from '../../core/units.js';
-import { connectionFlags, listOf, parsePositiveDuration, parseTables, useColor } from './shared.js';
+import { connectionFlags, listOf, parsePositiveDuration, parseTables, terminalWidth, useColor } from './shared.js';
 import type { Args, CommandModule, Io } from './types.js';
 
 const FORMATS = ['table', 'json'] as const;
@@ -32,14 +33,32 @@ function stopSignal(): { stopped: Promise<void>; dispose: () => void } {
   return { stopped, dispose: () => (process.off('SIGINT', onSignal), process.off('SIGTERM', onSignal)) };
 }
 
+/** The terminal's size for the live screen; null when stdout is not a terminal that reports one. */
+function screenSize(io: Io): ScreenSize | null {
+  const out = io.stdout as Io['stdout'] & { rows?: number };
+  return out.isTTY && (out.columns ?? 0) > 0 && (out.rows ?? 0) > 0 ? { columns: out.columns as number, rows: out.rows as number } : null;
+}
+
 async function watch(io: Io, client: pg.Client, spec: ConnectionSpec, tables: readonly TableRequest[], options: { intervalMs: number; timeoutMs: number; format: Format; refreshes: number | null }): Promise<number> {
-  const live = options.format === 'table' && Boolean(io.stdout.isTTY);
+  // Live only on a terminal that reports its size; piped, every look is printed whole.
+  const live = options.format === 'table' && screenSize(io) !== null;
   const color = useColor(io);
   const history: WatchSample[] = [];
   const { stopped, dispose } = stopSignal();
   let stop = false;
   void stopped.then(() => (stop = true));
-  if (live) io.stdout.write(HIDE_CURSOR);
+  let last: BlockingTree | null = null;
+  const draw = (): void => {
+    const size = screenSize(io);
+    if (!last || !size) return;
+    io.stdout.write(redact(CLEAR_SCREEN + renderWatchScreen(last, history, options.intervalMs, color, size), spec.secrets));
+  };
+  // A resized terminal gets the same look again at its new size, at once.
+  const stdout = io.stdout as NodeJS.WritableStream & { on?: (event: string, listener: () => void) => unknown; off?: (event: string, listener: () => void) => unknown };
+  if (live) {
+    io.stdout.write(ENTER_ALTERNATE_SCREEN + HIDE_CURSOR);
+    stdout.on?.('resize', draw);
+  }
   try {
     for (let count = 0; !stop && (options.refreshes === null || count < options.refreshes); count += 1) {
       if (count > 0) await Promise.race([stopped, new Promise((r) => setTimeout(r, options.intervalMs))]);
@@ -47,17 +66,18 @@ async function watch(io: Io, client: pg.Client, spec: ConnectionSpec, tables: re
       const { tree } = await readBlockingTree(client, tables, options.timeoutMs, spec.display, spec.user);
       history.push({ waiting: tree.waiting, oldestWaitSeconds: tree.oldestWaitSeconds ?? 0 });
       if (history.length > HISTORY) history.shift();
-      const text =
-        options.format === 'json'
-          ? treeJson(tree)
-          : live
-            ? CLEAR_SCREEN + renderWatchScreen(tree, history, options.intervalMs, color)
-            : `${renderTree(tree, color)}\n`;
-      io.stdout.write(redact(text, spec.secrets));
+      last = tree;
+      if (live) draw();
+      else io.stdout.write(redact(options.format === 'json' ? treeJson(tree) : `${renderTree(tree, color, terminalWidth(io))}\n`, spec.secrets));
     }
   } finally {
     dispose();
-    if (live) io.stdout.write(SHOW_CURSOR);
+    if (live) {
+      stdout.off?.('resize', draw);
+      // Back to the normal screen, which shows what it showed before; one line says what the last look saw.
+      io.stdout.write(SHOW_CURSOR + LEAVE_ALTERNATE_SCREEN);
+      if (last) io.stdout.write(`pgpreflight locks --watch stopped; last look: ${summaryLine(last)}\n`);
+    }
   }
   return 0;
 }
@@ -89,7 +109,7 @@ async function terminate(io: Io, args: Args, client: pg.Client, spec: Connection
   const plan = selectTerminations(tree, mode, olderThanMs, ownPid);
   const color = useColor(io);
   const out = (text: string): boolean => io.stdout.write(redact(text, spec.secrets));
-  out(renderTree(tree, color));
+  out(renderTree(tree, color, terminalWidth(io)));
   for (const { node, reason } of plan.skipped) out(`left alone: ${node.pid === null ? `prepared transaction '${node.gid ?? '?'}'` : `pid ${node.pid}`}: ${reason}\n`);
   if (plan.selected.length === 0) {
     out(`Nothing to terminate: no root blocker is ${mode === 'idle' ? 'idle and ' : ''}older than ${String(args['older-than'])}.\n`);
@@ -146,7 +166,7 @@ const locks: CommandModule = {
       if (mode !== undefined) return await terminate(io, args, client, spec, tables, timeoutMs, mode);
       if (watching) return await watch(io, client, spec, tables, { intervalMs, timeoutMs, format, refreshes });
       const { tree } = await readBlockingTree(client, tables, timeoutMs, spec.display, spec.user);
-      io.stdout.write(redact(format === 'json' ? treeJson(tree) : renderTree(tree, useColor(io)), spec.secrets));
+      io.stdout.write(redact(format === 'json' ? treeJson(tree) : renderTree(tree, useColor(io), terminalWidth(io)), spec.secrets));
       return 0;
     } finally {
       await client.end().catch(() => undefined);

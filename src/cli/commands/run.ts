@@ -8,6 +8,7 @@ import { runGuarded } from '../../incident/guard.js';
 import { guardVerdictBeforeStart, migrationRoleOf } from '../../incident/guard-privileges.js';
 import { resolveCheckOptions } from '../../gate/check-options.js';
 import { loadReporter } from '../../reporters/index.js';
+import { gateOfReport } from '../../gate/gate.js';
 import type { FailOn } from '../../gate/runner.js';
 import { parseCount, parseDuration } from '../../core/units.js';
 import { connectionFlags, listOf, parseLockModeFlag, parsePositiveDuration, parseTables, selectChecks, thresholdArgs, thresholdFlags } from './shared.js';
@@ -126,7 +127,7 @@ const run: CommandModule = {
         waitMs: parseWait(String(args.wait ?? DEFAULTS.wait)),
         waitMaxIntervalMs: parsePositiveDuration(String(args['wait-max-interval'] ?? DEFAULTS.waitMaxInterval), '--wait-max-interval'),
       },
-      { stdout: io.stdout, stderr: io.stderr, renderGate: (report, exitCode) => reporter(report, { color, exitCode }) },
+      { stdout: io.stdout, stderr: io.stderr, renderGate: (report, exitCode) => reporter(gateOfReport(report, exitCode), { color, width: (io.stderr as { columns?: number }).columns }) },
     );
   },
 };

@@ -38,6 +38,14 @@ export function parsePositiveDuration(value: string, flag: string): number {
   return ms;
 }
 
+/** The terminal's width for layout: its columns on a terminal, else $COLUMNS, else undefined (the reporter's default). */
+export function terminalWidth(io: Io): number | undefined {
+  const columns = io.stdout.isTTY ? io.stdout.columns : undefined;
+  if (columns !== undefined && columns > 0) return columns;
+  const env = Number(io.env.COLUMNS);
+  return Number.isInteger(env) && env > 0 ? env : undefined;
+}
+
 export function useColor(io: Io): boolean {
   return Boolean(io.stdout.isTTY) && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb';
 }

@@ -189,6 +189,7 @@ export class Tracer {
       file: step.file,
       line: step.line,
       column: step.column,
+      index: step.index,
       excerpt: step.excerpt,
       outcome,
       transaction,

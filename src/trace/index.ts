@@ -105,8 +105,8 @@ export async function traceMigration(request: TraceRequest): Promise<TraceResult
 export async function traceOn(target: TraceTarget, request: Omit<TraceRequest, 'where'>): Promise<TraceResult> {
   const started = performance.now();
   const historyAnalysis = request.history.length > 0 ? await analyzeSources(request.history) : null;
-  const historySteps = historyAnalysis ? await traceSteps(request.history, historyAnalysis.statements) : [];
-  const pendingSteps = await traceSteps(request.pending, request.analysis.statements);
+  const historySteps = historyAnalysis ? await traceSteps(historyAnalysis.statements) : [];
+  const pendingSteps = await traceSteps(request.analysis.statements);
   const notes: string[] = [];
   if (historySteps.length > 0) {
     const historySession = await target.connect('pgpreflight-trace-history');

@@ -73,6 +73,8 @@ export interface TracedStatement {
   file: string;
   line: number;
   column: number;
+  /** Its position among its file's statements (0-based): with `file`, the key `check --trace` matches on. */
+  index: number;
   excerpt: string;
   outcome: TraceOutcome;
   transaction: TraceTransaction;

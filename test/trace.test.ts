@@ -70,7 +70,8 @@ describe('pgpreflight trace (built CLI)', () => {
         'ALTER TABLE orders ALTER COLUMN total TYPE bigint;', // 11: rewrite, indexes rebuilt
       ].join('\n') + '\n',
     );
-    const { code, result } = await trace(['--migration', pending]);
+    // DATABASE_URL and PGHOST are never where the trace runs: only --url --shadow is.
+    const { code, result } = await trace(['--migration', pending], { DATABASE_URL: 'postgresql://app@127.0.0.1:1/prod', PGHOST: '127.0.0.1', PGPORT: '1' });
     expect(code).toBe(0);
     expect(result.target.kind).toBe('throwaway');
     expect(result.target.major).toBe(cluster().major);

@@ -67,6 +67,14 @@ describe('traceOverlay', () => {
       locks: [lock('orders', [['AccessExclusiveLock', true], ['RowExclusiveLock', false]]), lock('customers', [['ShareLock', true]])],
     }),
     statement(5, 3, { outcome: 'transaction-control', locks: null }),
+    statement(7, 5, {
+      transaction: 'none',
+      excerpt: 'REINDEX SCHEMA CONCURRENTLY public',
+      scans: null,
+      locks: [lock('orders', [['ShareUpdateExclusiveLock', false]])],
+      indexesRebuilt: [relation('orders_pkey', { kind: 'index', table: 'orders' }), relation('audit_pkey', { kind: 'index', table: 'audit' })],
+      created: [relation('audit', { createdByMigration: true }), relation('events_idx', { kind: 'index', table: 'billing.events', createdByMigration: true })],
+    }),
     statement(6, 4, { outcome: 'not-run', locks: null, transaction: 'none', note: 'cannot run inside a transaction' }),
   ]);
   const overlay = traceOverlay(result);
@@ -86,6 +94,10 @@ describe('traceOverlay', () => {
     expect(overlay({ line: 4 }, { file: 'm.sql', index: 2 })?.locks.map((l) => [l.name, l.mode])).toEqual([['orders', 'RowExclusiveLock']]);
   });
 
+  it('counts an index build as a read of its table, where the counters were not read (outside a transaction) too, except on a new table', () => {
+    expect(overlay({ line: 7 }, { file: 'm.sql', index: 5 })?.scanned).toEqual(['"orders"', '"billing"."events"']);
+  });
+
   it('has nothing for a statement the trace did not observe, or that is not the one at that position', () => {
     expect(overlay({ line: 2 }, { file: 'm.sql', index: 1 })).toBeUndefined();
     expect(overlay({ line: 6 }, { file: 'm.sql', index: 4 })).toBeUndefined();
@@ -95,7 +107,7 @@ describe('traceOverlay', () => {
 
   it('says which statements were traced and why the others were not', () => {
     expect(traceCoverage(result)).toEqual({
-      traced: ['m.sql:1', 'm.sql:4'],
+      traced: ['m.sql:1', 'm.sql:4', 'm.sql:7'],
       untraced: ['m.sql:2 (failed on the throwaway server: relation "x" does not exist)', 'm.sql:6 (cannot run inside a transaction)'],
     });
   });

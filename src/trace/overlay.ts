@@ -3,7 +3,7 @@
 // its backend held, the relations it rewrote and the ones it read in full. The analysis
 // judges them as it judges its own (transactions, live sizes, thresholds); a statement the
 // trace did not observe keeps the static answer.
-import { canonicalName } from '../core/identifiers.js';
+import { canonicalName, parseQualifiedName } from '../core/identifiers.js';
 import { LOCK_MODES, type LockMode } from '../core/lock-modes.js';
 import type { LockedRelation } from '../migration/index.js';
 import type { TracedLock, TracedRelation, TracedStatement, TraceResult } from './types.js';
@@ -65,16 +65,31 @@ function locksOf(locks: readonly TracedLock[]): LockedRelation[] {
     .map(({ lock, mode }) => named(lock, mode));
 }
 
+/**
+ * The tables whose indexes the statement built or rebuilt: an index build reads every row of
+ * its table. Counted even where the scan counters were not read (outside a transaction:
+ * REINDEX SCHEMA, CREATE INDEX CONCURRENTLY), unless the table is new.
+ */
+function indexedTables(statement: TracedStatement): string[] {
+  const indexes = [...statement.indexesRebuilt, ...statement.created.filter((r) => r.kind === 'index')];
+  const tables: string[] = [];
+  for (const index of indexes) {
+    if (index.table === undefined) continue;
+    const newTable = (statement.locks ?? []).some((l) => l.relation === index.table && l.createdByMigration) || statement.created.some((r) => r.relation === index.table);
+    const name = parseQualifiedName(index.table);
+    if (!newTable && typeof name !== 'string') tables.push(canonicalName(name));
+  }
+  return tables;
+}
+
 export function tracedFacts(statement: TracedStatement): TracedFacts | undefined {
   if (statement.outcome !== 'traced' || statement.locks === null) return undefined;
   const rewritten = statement.rewritten.filter((r) => !r.createdByMigration).map(canonicalOf);
+  const measured = (statement.scans ?? []).filter((s) => !s.createdByMigration).map(canonicalOf);
   return {
     locks: locksOf(statement.locks),
     rewritten,
-    scanned: (statement.scans ?? [])
-      .filter((s) => !s.createdByMigration)
-      .map(canonicalOf)
-      .filter((c) => !rewritten.includes(c)),
+    scanned: [...new Set([...measured, ...indexedTables(statement)])].filter((c) => !rewritten.includes(c)),
   };
 }
 

@@ -328,7 +328,9 @@ export class Tracer {
    * Runs a statement that cannot run in a transaction, for real. A second session holds SHARE
    * on the tables it names, which conflicts with every lock such a statement takes on them
    * (ShareUpdateExclusive and stronger) but not with its catalog lookups: the statement's first
-   * request is seen waiting. Then the blocker lets go and the locks are sampled until it ends.
+   * request is seen waiting. Then the blocker lets go and the locks are sampled until it ends;
+   * a third session's ACCESS SHARE on the same tables holds the statement where it waits for
+   * older transactions, until that wait is seen. Every step waits for a state, never a time.
    */
   private async observeOutside(step: TraceStep): Promise<Observation> {
     const { client, pid } = this;
@@ -340,11 +342,25 @@ export class Tracer {
       await client.query('SET lock_timeout = 0');
       const named = step.analysis.relations.map((r) => r.canonical);
       const { rows: tables } = await observer.query<{ name: string }>(BLOCKER_TABLES_SQL, [named]);
+      // The reader (ACCESS SHARE, compatible with every lock these statements take first) is
+      // what a concurrent statement later waits for (DROP INDEX CONCURRENTLY, DETACH ... CONCURRENTLY
+      // and REINDEX CONCURRENTLY wait for every older holder of the table): while it waits, the
+      // locks of its first phase are held and sampled for certain.
+      const reader = tables.length > 0 ? await this.connectObserver() : null;
       let blocking = false;
-      if (tables.length > 0) {
+      let reading = false;
+      if (reader) {
+        const list = tables.map((t) => t.name).join(', ');
+        await reader.query("BEGIN; SET LOCAL lock_timeout = '5s'");
+        try {
+          await reader.query(`LOCK TABLE ${list} IN ACCESS SHARE MODE`);
+          reading = true;
+        } catch {
+          await reader.query('ROLLBACK');
+        }
         await observer.query("BEGIN; SET LOCAL lock_timeout = '5s'");
         try {
-          await observer.query(`LOCK TABLE ${tables.map((t) => t.name).join(', ')} IN SHARE MODE`);
+          await observer.query(`LOCK TABLE ${list} IN SHARE MODE`);
           blocking = true;
         } catch {
           await observer.query('ROLLBACK');
@@ -360,6 +376,11 @@ export class Tracer {
           seen.set(row.oid, entry);
         }
         return rows;
+      };
+      /** Whether the statement waits for a lock now (the lock table's state, never a stale wait event). */
+      const waiting = async (): Promise<boolean> => {
+        const { rows } = await observer.query<{ n: number }>('SELECT pg_catalog.cardinality(pg_catalog.pg_blocking_pids($1)) AS n', [pid]);
+        return (rows[0]?.n ?? 0) > 0;
       };
       const outcome: { settled: boolean; error: Observation['error']; failure?: unknown } = { settled: false, error: null };
       const started = performance.now();
@@ -378,18 +399,27 @@ export class Tracer {
         .finally(() => {
           outcome.settled = true;
         });
-      if (blocking) {
-        const deadline = Date.now() + 5000;
-        while (!outcome.settled && Date.now() < deadline) {
+      try {
+        // Until the statement waits (behind the blocker, or anything else) or ends: its first request is seen.
+        while (blocking && !outcome.settled) {
           const rows = await sample();
-          if (rows.some((r) => !r.granted)) break;
+          if (rows.some((r) => !r.granted) || (await waiting())) break;
           await sleep(5);
         }
-        await observer.query('ROLLBACK');
-      }
-      while (!outcome.settled) {
-        await sample();
-        await sleep(10);
+        if (blocking) await observer.query('ROLLBACK');
+        while (!outcome.settled) {
+          await sample();
+          // Waiting again (for the reader, or anything else): what it holds now has been sampled; the reader lets go.
+          if (reading && (await waiting())) {
+            await sample();
+            await reader?.query('ROLLBACK');
+            reading = false;
+          }
+          await sleep(10);
+        }
+      } finally {
+        if (reading) await reader?.query('ROLLBACK').catch(() => undefined);
+        await reader?.end().catch(() => undefined);
       }
       await running;
       const durationMs = Math.round(performance.now() - started);

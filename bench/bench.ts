@@ -4,6 +4,7 @@
 //   2. check on a busy server (400 sessions, ~36,000 locks) ÷ on a quiet one (target <= 1.6)
 //   3. check with an ALTER TABLE already queued on the target ÷ without     (target <= 1.2)
 //   4. peak RSS of the check process at ~36,000 locks                       (target <= 128 MB)
+// `npm run bench -- network` measures the same runs at network distance (bench/network.ts).
 // `npm run bench -- noise` measures something else: the gate's verdicts under a real pgbench
 // load, and how fast staged dangers fail it (bench/noise.ts).
 import { spawn } from 'node:child_process';
@@ -11,6 +12,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { projectRoot, startCluster, type Cluster } from '../src/clusters/cluster.js';
+import { runNetwork } from './network.js';
 import { runNoise } from './noise.js';
 
 const RUNS = Number.parseInt(process.env.BENCH_RUNS ?? '15', 10);
@@ -148,4 +150,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'noise') await runNoise();
+else if (process.argv[2] === 'network') await runNetwork();
 else await main();

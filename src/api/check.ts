@@ -7,7 +7,8 @@ import { optionValuesOf, resolveSettings, type Settings } from '../config/settin
 import { PreflightError, redact } from '../core/errors.js';
 import type { Report, Status } from '../core/types.js';
 import { runGate, secretsOf, type GateReport, type GateResult } from '../gate/gate.js';
-import { verdictExitCode, type FailOn } from '../gate/runner.js';
+import { KeptConnections } from '../gate/connections.js';
+import { APPLICATION_NAME, verdictExitCode, type FailOn } from '../gate/runner.js';
 import { waitForClearWindow } from '../gate/wait.js';
 import type { ReporterName } from '../reporters/index.js';
 import { parseTables } from '../core/identifiers.js';
@@ -66,8 +67,11 @@ export async function runCheck(run: CheckRun): Promise<CheckRunResult> {
     const given = parseTables(listOfTables(run.args.table), settings.lockMode.value);
     const tables = migrationModule && migration ? migrationModule.mergeTableRequests(given, migration.tables) : given;
     if (tables.length === 0 && !migration) throw new PreflightError('no table to check: pass --table <name> (repeatable), e.g. --table orders');
+    // --wait looks again and again: on connections kept open between the attempts.
+    const connections = settings.waitMs.value > 0 ? new KeptConnections(APPLICATION_NAME) : undefined;
     const attempt = (): Promise<GateResult> =>
       runGate({
+        connections,
         databases,
         tables,
         checks: settings.checks.value,
@@ -90,7 +94,7 @@ export async function runCheck(run: CheckRun): Promise<CheckRunResult> {
       signal: run.signal ?? new AbortController().signal,
       attempt,
       log: (line) => run.log?.(redact(line, secrets)),
-    });
+    }).finally(() => void connections?.close());
     if (outcome.kind === 'interrupted') return { kind: 'interrupted', attempts: outcome.attempts, settings, secrets };
     return { kind: 'gate', gate: outcome.result.gate, exitCode: outcome.result.exitCode, settings, secrets };
   } catch (error) {

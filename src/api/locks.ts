@@ -7,7 +7,7 @@ import { parseTables } from '../core/identifiers.js';
 import { parseDuration } from '../core/units.js';
 import type { TableRequest } from '../core/types.js';
 import { APPLICATION_NAME } from '../gate/runner.js';
-import { takeSnapshot } from '../gate/snapshot.js';
+import { takeSnapshot, type SnapshotMemory } from '../gate/snapshot.js';
 import { BLOCKING_TREE_QUERIES, buildBlockingTree, type BlockingTree } from '../incident/blocking-tree.js';
 import { boundedLook } from '../incident/bounded-look.js';
 
@@ -18,12 +18,13 @@ export interface TreeLook {
 }
 
 /**
+/**
  * One look on an open connection; `display` (user@host:port/database) names the server in the
  * tree and in errors. Bounded by timeoutMs even when the server stops answering
- * (src/incident/bounded-look.ts).
+ * (src/incident/bounded-look.ts). `memory` carries the resolved tables between the looks of --watch.
  */
-export async function readBlockingTree(client: pg.Client, tables: readonly TableRequest[], timeoutMs: number, display: string, user?: string): Promise<TreeLook> {
-  const snapshot = await boundedLook(client, display, timeoutMs, () => takeSnapshot(client, { tables, checks: [], options: {}, statementTimeoutMs: timeoutMs, queries: BLOCKING_TREE_QUERIES }), user);
+export async function readBlockingTree(client: pg.Client, tables: readonly TableRequest[], timeoutMs: number, display: string, user?: string, memory?: SnapshotMemory): Promise<TreeLook> {
+  const snapshot = await boundedLook(client, display, timeoutMs, () => takeSnapshot(client, { tables, checks: [], options: {}, statementTimeoutMs: timeoutMs, queries: BLOCKING_TREE_QUERIES }, memory), user);
   return { tree: { ...buildBlockingTree(snapshot), server: display }, ownPid: snapshot.server.backendPid };
 }
 

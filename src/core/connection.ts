@@ -6,10 +6,10 @@
 // sslmode semantics: https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isIP } from 'node:net';
+import { isIP, Socket } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { isConninfo, isConnectionUri, parseConninfo } from './conninfo.js';
@@ -219,9 +219,8 @@ function readOptional(path: string | undefined, fallback: string): string | unde
   return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
 }
 
-/** The TLS options for one attempt, or false for a plain connection. */
-function tlsFor(spec: ConnectionSpec, useTls: boolean): false | TlsOptions {
-  if (!useTls) return false;
+/** The TLS options of an encrypted attempt, by sslmode. */
+function tlsFor(spec: ConnectionSpec): TlsOptions {
   const cert = readOptional(spec.sslCert, 'postgresql.crt');
   const key = readOptional(spec.sslKey, 'postgresql.key');
   const clientCert = cert && key ? { cert, key } : {};
@@ -298,46 +297,169 @@ export interface ConnectOptions {
   env?: Env;
 }
 
-/** Opens one connection, with libpq's prefer/allow fallbacks. Errors are one line for people. */
+/** The 8-byte SSLRequest: length 8, then the code 1234.5679 (https://www.postgresql.org/docs/current/protocol-message-formats.html). */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+/** What one socket became after the SSLRequest: encrypted ('S'), or plain because the server said 'N'. */
+interface Negotiated {
+  stream: Socket;
+  tls: boolean;
+}
+
+/** A socket error or the --timeout budget, whichever ends the wait first. */
+function untilDeadline<T>(socket: Socket, deadline: number, work: (done: (error: Error | null, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const finish = (error: Error | null, value?: T): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      if (error) {
+        socket.destroy();
+        reject(error);
+      } else resolve(value as T);
+    };
+    const onError = (error: Error): void => finish(error);
+    // pg says "timeout expired" for its own connect timeout; connect() turns it into the --timeout message.
+    const timer = setTimeout(() => finish(new Error('timeout expired')), Math.max(1, deadline - Date.now()));
+    const onClose = (): void => finish(new Error('Connection terminated unexpectedly'));
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    work(finish);
+  });
+}
+
+/**
+ * Opens the TCP connection and sends the SSLRequest on it, as libpq does for sslmode
+ * prefer and stronger. 'S': the same socket is wrapped in TLS. 'N' (a server without TLS):
+ * with `plainOnN` (prefer) the socket stays plain and the startup goes on over it, as libpq
+ * continues on the same connection; otherwise (require and stronger, allow's second try)
+ * it is refused. pg itself would close the socket on 'N' and need a second connection.
+ */
+async function negotiateTls(spec: ConnectionSpec, tls: TlsOptions, deadline: number, plainOnN: boolean): Promise<Negotiated> {
+  const socket = new Socket();
+  socket.setNoDelay(true);
+  await untilDeadline<void>(socket, deadline, (done) => {
+    socket.once('connect', () => done(null));
+    socket.connect(spec.port, spec.host);
+  });
+  const answer = await untilDeadline<string>(socket, deadline, (done) => {
+    socket.once('data', (chunk: Buffer) => {
+      const code = String.fromCharCode(chunk[0] ?? 0);
+      if (code !== 'S' && code !== 'N') return done(new Error('There was an error establishing an SSL connection'));
+      // Bytes after the one-byte answer were not encrypted: someone in the path injected them (CVE-2021-23222).
+      if (chunk.length > 1) return done(new Error('received unencrypted data after SSL response'));
+      done(null, code);
+    });
+    socket.write(SSL_REQUEST);
+  });
+  if (answer === 'N') {
+    if (!plainOnN) {
+      socket.destroy();
+      throw new Error('The server does not support SSL connections');
+    }
+    return { stream: socket, tls: false };
+  }
+  // As pg does: SNI only for a host name (RFC 6066), the identity checked against `host`.
+  const secure = tlsConnect({ socket, host: spec.host, ...(isIP(spec.host) === 0 ? { servername: spec.host } : {}), ...tls });
+  // The raw socket's own errors surface on the TLS socket; this keeps them from being unhandled.
+  socket.on('error', () => undefined);
+  return { stream: secure, tls: true };
+}
+
+/**
+ * Hands pg a socket that is already connected (and past the SSL negotiation): pg calls
+ * connect() on its stream and waits for 'connect', so that call only reports it.
+ */
+function preconnected(stream: Socket): Socket {
+  stream.connect = function connectDone(this: Socket): Socket {
+    process.nextTick(() => this.emit('connect'));
+    return this;
+  } as Socket['connect'];
+  return stream;
+}
+
+const PARAMETERS = new WeakMap<pg.Client, Map<string, string>>();
+
+/** A setting the server reported at startup (ParameterStatus: server_version, in_hot_standby, ...); pg keeps none of them. */
+export function serverParameter(client: pg.Client, name: string): string | undefined {
+  return PARAMETERS.get(client)?.get(name);
+}
+
+/**
+ * server_version_num from the server_version reported at startup ("16.4 (Debian ...)",
+ * "18beta1"), so the first batch can pick its version-specific SQL without asking; the
+ * snapshot checks it against current_setting('server_version_num'). Undefined when absent.
+ */
+export function reportedVersionNum(client: pg.Client): number | undefined {
+  const match = /^(\d+)(?:\.(\d+))?/.exec(serverParameter(client, 'server_version') ?? '');
+  if (!match) return undefined;
+  const major = Number(match[1]);
+  return major >= 10 ? major * 10000 + Number(match[2] ?? 0) : undefined;
+}
+
+/** One connection attempt: plain, or TLS negotiated on a socket of our own. */
+type Attempt = 'plain' | 'tls';
+
+/**
+ * Opens one connection, with libpq's prefer/allow fallbacks: one TCP connection, except
+ * where libpq makes a second (the TLS login refused under prefer, the plain one under
+ * allow). Errors are one line for people. The client pipelines: queries issued together
+ * go out together (src/gate/batch.ts).
+ */
 export async function connect(spec: ConnectionSpec, options: ConnectOptions): Promise<pg.Client> {
   const env = options.env ?? process.env;
   const socket = isSocketHost(spec.host);
-  const attempts: boolean[] =
-    socket || spec.sslMode === 'disable' ? [false] : spec.sslMode === 'prefer' ? [true, false] : spec.sslMode === 'allow' ? [false, true] : [true];
+  const attempts: Attempt[] =
+    socket || spec.sslMode === 'disable' ? ['plain'] : spec.sslMode === 'prefer' ? ['tls', 'plain'] : spec.sslMode === 'allow' ? ['plain', 'tls'] : ['tls'];
   const password = await passwordFor(spec, env);
   // One budget for all attempts: a port that accepts and stays silent must not cost
   // the TLS attempt's timeout and then the plain attempt's timeout again.
   const deadline = options.deadline ?? Date.now() + options.timeoutMs;
   let lastError: unknown;
-  for (const [index, useTls] of attempts.entries()) {
+  for (let index = 0; index < attempts.length; index += 1) {
     const remainingMs = deadline - Date.now();
     if (remainingMs <= 0) break;
-    const client = new pg.Client({
-      host: spec.host,
-      port: spec.port,
-      user: spec.user,
-      database: spec.database,
-      // A function keeps pg from reading ~/.pgpass itself, which it warns is deprecated.
-      password: () => password ?? '',
-      ssl: tlsFor(spec, useTls),
-      application_name: options.applicationName,
-      connectionTimeoutMillis: Math.max(1, Math.ceil(remainingMs)),
-    });
-    // Errors after connect (server restart, pg_terminate_backend) surface on the next query.
-    client.on('error', () => undefined);
+    let usedTls = false;
+    let client: pg.Client | undefined;
     try {
+      const negotiated = attempts[index] === 'tls' ? await negotiateTls(spec, tlsFor(spec), deadline, spec.sslMode === 'prefer') : undefined;
+      usedTls = negotiated?.tls ?? false;
+      // The server said 'N': the plain attempt has just happened on this socket, no second one.
+      if (negotiated && !negotiated.tls) attempts.splice(index + 1);
+      const parameters = new Map<string, string>();
+      client = new pg.Client({
+        host: spec.host,
+        port: spec.port,
+        user: spec.user,
+        database: spec.database,
+        // A function keeps pg from reading ~/.pgpass itself, which it warns is deprecated.
+        password: () => password ?? '',
+        ssl: false,
+        ...(negotiated ? { stream: () => preconnected(negotiated.stream) } : {}),
+        application_name: options.applicationName,
+        connectionTimeoutMillis: Math.max(1, Math.ceil(deadline - Date.now())),
+        pipeline: true,
+      });
+      PARAMETERS.set(client, parameters);
+      (client as unknown as { connection: NodeJS.EventEmitter }).connection.on('parameterStatus', (message: { parameterName: string; parameterValue: string }) =>
+        parameters.set(message.parameterName, message.parameterValue),
+      );
+      // Errors after connect (server restart, pg_terminate_backend) surface on the next query.
+      client.on('error', () => undefined);
       await client.connect();
       return client;
     } catch (error) {
       // A wrong password says more than the fallback attempt's "no pg_hba.conf entry".
       if ((lastError as { code?: string } | undefined)?.code !== '28P01') lastError = error;
-      await client.end().catch(() => undefined);
-      const message = (error as Error).message ?? '';
-      // As libpq: prefer falls back to plain when the server has no TLS or refuses the
-      // TLS login (pg_hba.conf hostnossl); allow tries TLS when the plain login is refused.
+      await client?.end().catch(() => undefined);
+      // As libpq: prefer makes a plain connection when the server refused the TLS login
+      // (pg_hba.conf hostnossl); allow makes a TLS one when the plain login is refused.
       const code = (error as { code?: string }).code;
       const loginRefused = code === '28000' || code === '28P01';
-      const retry = index < attempts.length - 1 && ((useTls && (/does not support SSL/i.test(message) || loginRefused)) || (!useTls && loginRefused));
+      const retry = index < attempts.length - 1 && loginRefused && (usedTls || attempts[index] === 'plain');
       if (!retry) break;
     }
   }

@@ -1,13 +1,13 @@
 // One run: connect, snapshot, evaluate the selected checks, aggregate the verdict.
 // Policy lives here (exit codes, --fail-on); reporters only format what it returns.
-import type pg from 'pg';
 import type { CheckDefinition, MigrationSession } from '../../checks/types.js';
-import { connect, type ConnectionSpec } from '../core/connection.js';
+import type { ConnectionSpec } from '../core/connection.js';
 import { describeConnectionError, PreflightError } from '../core/errors.js';
 import { canonicalName, parseQualifiedName, quoteIdentifier } from '../core/identifiers.js';
 import { overridesByTable, TABLE_OVERRIDES_QUERY } from './table-access.js';
 import type { MigrationAnalysis } from '../migration/index.js';
 import type { CheckOptionValues } from './check-options.js';
+import { KeptConnections } from './connections.js';
 import { takeReplicaSnapshot } from './replica-snapshot.js';
 import { NEWEST_TESTED_MAJOR, takeSnapshot, versionSupport, type TableRequest } from './snapshot.js';
 import { BLOCKING_TREE_QUERIES, buildBlockingTree } from '../incident/blocking-tree.js';
@@ -33,6 +33,8 @@ export interface RunRequest {
   replicas?: readonly ConnectionSpec[];
   /** Settings `run` gives the migration's session: the gate judges that session. */
   migrationSession?: MigrationSession;
+  /** Connections kept open across runs (--wait's attempts); absent: one connection, closed after the run. */
+  connections?: KeptConnections;
 }
 
 export interface RunResult {
@@ -77,23 +79,25 @@ export function attributeRootCauses(snapshot: Snapshot, evaluated: CheckResult[]
 export async function runOnce(request: RunRequest): Promise<RunResult> {
   const started = performance.now();
   const deadline = Date.now() + request.timeoutMs;
-  let client: pg.Client | undefined;
-  let timedOut = false;
-  // The watchdog covers what statement_timeout cannot: a server that stops answering.
-  const watchdog = setTimeout(() => {
-    timedOut = true;
-    (client as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
-  }, request.timeoutMs + 500);
+  const connections = request.connections ?? new KeptConnections(APPLICATION_NAME);
   try {
-    client = await connect(request.connection, { applicationName: APPLICATION_NAME, timeoutMs: request.timeoutMs, deadline });
     const overrideKeys = Object.keys(request.tableOptions ?? {});
-    const snapshot = await takeSnapshot(client, {
-      tables: request.tables,
-      checks: request.checks,
-      options: request.options,
-      statementTimeoutMs: Math.max(100, deadline - Date.now()),
-      queries: [...BLOCKING_TREE_QUERIES, ...(overrideKeys.length === 0 ? [] : [{ ...TABLE_OVERRIDES_QUERY, params: () => [overrideKeys, overrideKeys.map(canonicalOverrideName)] }])],
-    });
+    const snapshot = await connections.look(request.connection, { timeoutMs: request.timeoutMs, deadline }, (client, memory) =>
+      takeSnapshot(
+        client,
+        {
+          tables: request.tables,
+          checks: request.checks,
+          options: request.options,
+          statementTimeoutMs: Math.max(100, deadline - Date.now()),
+          queries: [...BLOCKING_TREE_QUERIES, ...(overrideKeys.length === 0 ? [] : [{ ...TABLE_OVERRIDES_QUERY, params: () => [overrideKeys, overrideKeys.map(canonicalOverrideName)] }])],
+        },
+        memory,
+      ),
+    );
+    // A single run is done with the server: say goodbye now, and do not wait for the
+    // socket to close (a round trip) before evaluating and rendering.
+    if (!request.connections) void connections.close();
     if (request.replicas && request.replicas.length > 0 && request.checks.some((c) => c.usesReplicas)) {
       const relationOids = [...new Set(snapshot.targets.flatMap((t) => t.relations.map((r) => r.oid)))];
       snapshot.replicas = await Promise.all(request.replicas.map((spec) => takeReplicaSnapshot(spec, { relationOids, deadline, applicationName: APPLICATION_NAME })));
@@ -128,13 +132,9 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
     };
     return { report, snapshot };
   } catch (error) {
-    if (timedOut) {
-      throw new PreflightError(`${request.connection.display} did not answer within --timeout ${request.timeoutMs} ms. Check the server's load and network, or raise --timeout`, { cause: error });
-    }
     throw describeConnectionError(error, request.connection.display, request.connection.user);
   } finally {
-    clearTimeout(watchdog);
-    await client?.end().catch(() => undefined);
+    if (!request.connections) void connections.close();
   }
 }
 

@@ -3,12 +3,11 @@
 // on its schema". to_regclass() cannot tell: for a schema-qualified name without USAGE it
 // raises "permission denied for schema", and for an unqualified name it skips the schemas
 // on the search_path the role may not use and returns NULL, as if the table did not exist.
-import type pg from 'pg';
 import { PreflightError, sqlName } from '../core/errors.js';
 import type { TableRequest } from '../core/types.js';
 
-/** Schema-qualified requests whose schema exists but is not usable by the current role. */
-const SCHEMA_USAGE_SQL = `
+/** Schema-qualified requests ($1, canonical names) whose schema exists but is not usable by the current role. */
+export const SCHEMA_USAGE_SQL = `
 SELECT u.ord::int AS ord, n.nspname AS schema, current_user AS role,
        EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = p.parts[2]) AS table_exists
   FROM unnest($1::text[]) WITH ORDINALITY AS u(name, ord)
@@ -18,49 +17,78 @@ SELECT u.ord::int AS ord, n.nspname AS schema, current_user AS role,
    AND NOT has_schema_privilege(n.oid, 'USAGE')
  ORDER BY u.ord`;
 
-/** Tables of this name in any schema, with whether the role may use the schema and whether it is on the search_path. */
-const SAME_NAME_SQL = `
-WITH path AS (
+/**
+ * For each request ($1, canonical names) that names no table the role can resolve: the
+ * tables of that name in any schema, whether the role may use each one's schema and
+ * whether it is on the search_path. Never raises: a qualified name is looked up in the
+ * catalogs, an unqualified one with to_regclass (which skips schemas without USAGE).
+ * Read in the same batch as the targets, so a missing table costs no extra round trip.
+ */
+export const TABLE_DIAGNOSIS_SQL = `
+WITH input AS (
+  SELECT u.ord::int AS ord, u.name, parse_ident(u.name) AS parts
+    FROM unnest($1::text[]) WITH ORDINALITY AS u(name, ord)
+), missing AS (
+  SELECT i.* FROM input i
+   WHERE CASE WHEN array_length(i.parts, 1) = 2
+              THEN NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                WHERE n.nspname = i.parts[1] AND c.relname = i.parts[2])
+              ELSE to_regclass(i.name) IS NULL END
+), path AS (
   SELECT CASE WHEN btrim(s, ' "') = '$user' THEN current_user::text ELSE btrim(s, ' "') END AS schema
     FROM unnest(string_to_array(current_setting('search_path'), ',')) AS s
-), found AS (
-  SELECT n.nspname AS schema, c.relname AS name, has_schema_privilege(n.oid, 'USAGE') AS usable,
-         n.nspname IN (SELECT schema FROM path) AS on_path
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relname = (parse_ident($1))[array_length(parse_ident($1), 1)]
-     AND c.relkind IN ('r', 'p', 'm', 'f')
 )
-SELECT current_database() AS db, current_setting('search_path') AS search_path, current_user AS role,
-       COALESCE((SELECT json_agg(found ORDER BY found.schema) FROM found), '[]') AS tables`;
+SELECT m.ord, current_database() AS db, current_setting('search_path') AS search_path, current_user AS role,
+       COALESCE((SELECT json_agg(f ORDER BY f.schema) FROM (
+                   SELECT n.nspname AS schema, c.relname AS name, has_schema_privilege(n.oid, 'USAGE') AS usable,
+                          n.nspname IN (SELECT schema FROM path) AS on_path
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relname = m.parts[array_length(m.parts, 1)]
+                      AND c.relkind IN ('r', 'p', 'm', 'f')) f), '[]') AS tables
+  FROM missing m
+ ORDER BY m.ord`;
 
 const qualified = (schema: string, name: string): string => `${sqlName(schema)}.${sqlName(name)}`;
 
-/**
- * Refuses a schema-qualified table in a schema the role may not use, before to_regclass()
- * would fail on it with a bare "permission denied". Run inside the snapshot's transaction.
- */
-export async function assertSchemaUsage(client: pg.Client, tables: readonly TableRequest[]): Promise<void> {
-  // Only a qualified name can make to_regclass() raise; unqualified ones skip unusable schemas.
-  if (!tables.some((t) => t.canonical.includes('"."'))) return;
-  const { rows } = await client.query<{ ord: number; schema: string; role: string; table_exists: boolean }>(SCHEMA_USAGE_SQL, [tables.map((t) => t.canonical)]);
-  const row = rows[0];
-  if (!row) return;
-  const input = tables[row.ord - 1]?.input ?? '?';
-  const what = row.table_exists ? `"${input}" exists, but` : `schema ${sqlName(row.schema)} exists (no table "${input}" in it), and`;
-  throw new PreflightError(`${what} role ${sqlName(row.role)} has no USAGE on schema ${sqlName(row.schema)}, so the gate cannot look at it. Fix: GRANT USAGE ON SCHEMA ${sqlName(row.schema)} TO ${sqlName(row.role)};`);
+/** Whether any request is schema-qualified: only such a name can make to_regclass() raise for want of USAGE. */
+export function anyQualified(tables: readonly TableRequest[]): boolean {
+  return tables.some((t) => t.canonical.includes('"."'));
 }
 
-/** The one-line error for requests to_regclass() resolved to NULL: not there, or there but out of the role's reach. */
-export async function missingTablesError(client: pg.Client, missing: readonly TableRequest[]): Promise<PreflightError> {
+/**
+ * The error for a schema-qualified table in a schema the role may not use (rows of
+ * SCHEMA_USAGE_SQL), which to_regclass() would report as a bare "permission denied"; null
+ * when every schema is usable.
+ */
+export function schemaUsageError(rows: readonly Record<string, unknown>[], tables: readonly TableRequest[]): PreflightError | null {
+  const row = rows[0] as { ord: number; schema: string; role: string; table_exists: boolean } | undefined;
+  if (!row) return null;
+  const input = tables[row.ord - 1]?.input ?? '?';
+  const what = row.table_exists ? `"${input}" exists, but` : `schema ${sqlName(row.schema)} exists (no table "${input}" in it), and`;
+  return new PreflightError(`${what} role ${sqlName(row.role)} has no USAGE on schema ${sqlName(row.schema)}, so the gate cannot look at it. Fix: GRANT USAGE ON SCHEMA ${sqlName(row.schema)} TO ${sqlName(row.role)};`);
+}
+
+interface DiagnosisRow {
+  ord: number;
+  db: string;
+  search_path: string;
+  role: string;
+  tables: { schema: string; name: string; usable: boolean; on_path: boolean }[];
+}
+
+/**
+ * The one-line error for requests to_regclass() resolved to NULL: not there, or there but
+ * out of the role's reach. `rows` are TABLE_DIAGNOSIS_SQL's, read in the same transaction.
+ */
+export function missingTablesError(missing: readonly TableRequest[], tables: readonly TableRequest[], rows: readonly Record<string, unknown>[]): PreflightError {
   const first = missing[0] as TableRequest;
   const names = missing.map((m) => `"${m.input}"`).join(', ');
-  const { rows } = await client.query<{ db: string; search_path: string; role: string; tables: { schema: string; name: string; usable: boolean; on_path: boolean }[] }>(SAME_NAME_SQL, [
-    first.canonical,
-  ]);
-  const here = rows[0];
+  const ord = tables.indexOf(first) + 1;
+  const diagnosis = rows as unknown as readonly DiagnosisRow[];
+  const here = diagnosis.find((r) => Number(r.ord) === ord) ?? diagnosis[0];
   const where = `database ${here?.db ?? '?'} (search_path: ${here?.search_path ?? '?'})`;
   const role = sqlName(here?.role ?? '?');
-  const found = here?.tables ?? [];
+  const found = diagnosis.find((r) => Number(r.ord) === ord)?.tables ?? [];
   const unqualified = !first.canonical.includes('"."');
   const hidden = unqualified ? found.find((r) => !r.usable && r.on_path) ?? found.find((r) => !r.usable) : undefined;
   if (hidden) {

@@ -18,7 +18,8 @@ import { GUARD_APPLICATION_NAME, judgeGuard, readGuardRights } from './guard-pri
 import { boundedLook, ServerLost, trackConnectionErrors } from './bounded-look.js';
 import { PreflightError, redact } from '../core/errors.js';
 import { runGate, type GateResult } from '../gate/gate.js';
-import type { FailOn, RunRequest } from '../gate/runner.js';
+import { KeptConnections } from '../gate/connections.js';
+import { APPLICATION_NAME, type FailOn, type RunRequest } from '../gate/runner.js';
 import { describeBlockers, waitForClearWindow } from '../gate/wait.js';
 import { takeSnapshot } from '../gate/snapshot.js';
 import type { LockRow, Report, Snapshot } from '../core/types.js';
@@ -345,6 +346,8 @@ function cancelText(cancel: GuardCancel): string {
  * Null when Ctrl-C interrupted the wait.
  */
 async function gateBeforeAttempt(request: GuardRequest, signals: SignalForwarder, say: (text: string) => void): Promise<GateResult | null> {
+  // --wait's looks share one connection, closed before the command starts.
+  const connections = request.waitMs > 0 ? new KeptConnections(APPLICATION_NAME) : undefined;
   const look = (): Promise<GateResult> =>
     runGate({
       ...request.gate,
@@ -352,11 +355,12 @@ async function gateBeforeAttempt(request: GuardRequest, signals: SignalForwarder
       databases: [{ name: request.connection.display, connection: request.connection, optional: false }],
       failOn: request.failOn,
       concurrency: 1,
+      connections,
     });
   if (request.waitMs <= 0) return look();
   const controller = new AbortController();
   void signals.whenInterrupted.then(() => controller.abort());
-  const outcome = await waitForClearWindow({ waitMs: request.waitMs, maxIntervalMs: request.waitMaxIntervalMs, signal: controller.signal, attempt: look, log: say });
+  const outcome = await waitForClearWindow({ waitMs: request.waitMs, maxIntervalMs: request.waitMaxIntervalMs, signal: controller.signal, attempt: look, log: say }).finally(() => connections?.close());
   return outcome.kind === 'interrupted' ? null : outcome.result;
 }
 

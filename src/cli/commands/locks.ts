@@ -2,13 +2,13 @@
 // Read-only unless --terminate is given (src/incident/terminate.ts).
 import { createInterface } from 'node:readline';
 import type pg from 'pg';
-import { readBlockingTree } from '../../api/locks.js';
+import { readBlockingTree, type TreeLook } from '../../api/locks.js';
 import { singleConnection } from '../../config/settings.js';
 import { connect, type ConnectionSpec } from '../../core/connection.js';
 import { PreflightError, redact } from '../../core/errors.js';
-import { trackConnectionErrors } from '../../incident/bounded-look.js';
 import type { BlockingTree } from '../../incident/blocking-tree.js';
 import { CLEAR_SCREEN, ENTER_ALTERNATE_SCREEN, HIDE_CURSOR, LEAVE_ALTERNATE_SCREEN, renderTree, renderWatchScreen, SHOW_CURSOR, summaryLine, treeJson, type ScreenSize, type WatchSample } from '../../incident/locks-view.js';
+import { KeptConnections } from '../../gate/connections.js';
 import { APPLICATION_NAME } from '../../gate/runner.js';
 import type { TableRequest } from '../../gate/snapshot.js';
 import { selectTerminations, TERMINATE_MODES, terminateRootBlockers, type TerminateMode } from '../../incident/terminate.js';
@@ -39,7 +39,13 @@ function screenSize(io: Io): ScreenSize | null {
   return out.isTTY && (out.columns ?? 0) > 0 && (out.rows ?? 0) > 0 ? { columns: out.columns as number, rows: out.rows as number } : null;
 }
 
-async function watch(io: Io, client: pg.Client, spec: ConnectionSpec, tables: readonly TableRequest[], options: { intervalMs: number; timeoutMs: number; format: Format; refreshes: number | null }): Promise<number> {
+/** One look on the kept connection, within --timeout. */
+function lookAt(connections: KeptConnections, spec: ConnectionSpec, tables: readonly TableRequest[], timeoutMs: number): Promise<TreeLook> {
+  return connections.look(spec, { timeoutMs, deadline: Date.now() + timeoutMs }, (client, memory) => readBlockingTree(client, tables, timeoutMs, spec.display, spec.user, memory));
+}
+
+/** Refreshes until Ctrl-C or --refreshes: each one batch on a connection kept open (replaced if lost). */
+async function watch(io: Io, connections: KeptConnections, spec: ConnectionSpec, tables: readonly TableRequest[], options: { intervalMs: number; timeoutMs: number; format: Format; refreshes: number | null }): Promise<number> {
   // Live only on a terminal that reports its size; piped, every look is printed whole.
   const live = options.format === 'table' && screenSize(io) !== null;
   const color = useColor(io);
@@ -63,7 +69,7 @@ async function watch(io: Io, client: pg.Client, spec: ConnectionSpec, tables: re
     for (let count = 0; !stop && (options.refreshes === null || count < options.refreshes); count += 1) {
       if (count > 0) await Promise.race([stopped, new Promise((r) => setTimeout(r, options.intervalMs))]);
       if (stop) break;
-      const { tree } = await readBlockingTree(client, tables, options.timeoutMs, spec.display, spec.user);
+      const { tree } = await lookAt(connections, spec, tables, options.timeoutMs);
       history.push({ waiting: tree.waiting, oldestWaitSeconds: tree.oldestWaitSeconds ?? 0 });
       if (history.length > HISTORY) history.shift();
       last = tree;
@@ -159,17 +165,24 @@ const locks: CommandModule = {
     if (args.refreshes !== undefined && (refreshes === null || refreshes < 1)) throw new PreflightError(`--refreshes must be a whole number of at least 1, got "${String(args.refreshes)}"`);
     if (mode !== undefined) olderThanOf(args);
     const spec = singleConnection(args, io.env);
-    const client = await connect(spec, { applicationName: APPLICATION_NAME, timeoutMs });
-    // A connection that dies between two --watch refreshes is described by what ended it.
-    trackConnectionErrors(client);
+    if (mode !== undefined) {
+      const client = await connect(spec, { applicationName: APPLICATION_NAME, timeoutMs });
+      try {
+        return await terminate(io, args, client, spec, tables, timeoutMs, mode);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+    const connections = new KeptConnections(APPLICATION_NAME);
     try {
-      if (mode !== undefined) return await terminate(io, args, client, spec, tables, timeoutMs, mode);
-      if (watching) return await watch(io, client, spec, tables, { intervalMs, timeoutMs, format, refreshes });
-      const { tree } = await readBlockingTree(client, tables, timeoutMs, spec.display, spec.user);
+      if (watching) return await watch(io, connections, spec, tables, { intervalMs, timeoutMs, format, refreshes });
+      const { tree } = await lookAt(connections, spec, tables, timeoutMs);
+      // Done with the server: the goodbye need not be waited for before printing.
+      void connections.close();
       io.stdout.write(redact(format === 'json' ? treeJson(tree) : renderTree(tree, useColor(io), terminalWidth(io)), spec.secrets));
       return 0;
     } finally {
-      await client.end().catch(() => undefined);
+      void connections.close();
     }
   },
 };

@@ -1,0 +1,118 @@
+// Connections kept open between the looks of one command: the attempts of `check --wait`
+// and `run --wait`, the refreshes of `locks --watch`, the polls of `run`'s guard. A look
+// on a kept connection costs its batches and nothing else (no TCP, TLS or startup), and
+// remembers the targets it resolved so the next look needs a single batch
+// (src/gate/snapshot.ts). A connection that was lost (server restart, terminated backend,
+// a pooler's idle timeout) is replaced: before a look when the loss was already seen, or
+// once during a look that failed on it, within the same deadline. A watchdog ends a look
+// that outlives its deadline, so no look waits on a silent server past --timeout.
+import type pg from 'pg';
+import { connect, type ConnectionSpec } from '../core/connection.js';
+import { PreflightError } from '../core/errors.js';
+import type { SnapshotMemory } from './snapshot.js';
+
+interface Kept {
+  client: pg.Client;
+  memory: SnapshotMemory;
+  /** The socket closed or failed: the next look connects again. */
+  lost: boolean;
+  busy: boolean;
+}
+
+export interface LookOptions {
+  timeoutMs: number;
+  /** Epoch ms by which this look (connecting included) must be done. */
+  deadline: number;
+}
+
+// Failures that mean the connection is gone, not that the look went wrong on a live one:
+// socket errors, and PostgreSQL's admin-shutdown class (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+const LOSS_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03']);
+
+function isConnectionLoss(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (typeof code === 'string' && LOSS_CODES.has(code)) || (typeof message === 'string' && /Connection terminated|not queryable|Client was closed/i.test(message));
+}
+
+function destroy(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+export class KeptConnections {
+  private readonly kept = new Map<string, Kept>();
+
+  constructor(private readonly applicationName: string) {}
+
+  /**
+   * Runs `work` on the database's kept connection, connecting when there is none or it
+   * was lost. Errors are the work's own, or the one-line --timeout message when the
+   * watchdog ended the look.
+   */
+  async look<T>(spec: ConnectionSpec, options: LookOptions, work: (client: pg.Client, memory: SnapshotMemory) => Promise<T>): Promise<T> {
+    const key = `${spec.display}\u0000${spec.sslMode}`;
+    let entry = this.kept.get(key);
+    // A database named twice in one gate, looked at concurrently: the second gets its own connection.
+    const shared = entry === undefined || !entry.busy;
+    if (entry && shared && entry.lost) {
+      await entry.client.end().catch(() => undefined);
+      this.kept.delete(key);
+      entry = undefined;
+    }
+    let timedOut = false;
+    let current: pg.Client | undefined;
+    const watchdog = setTimeout(() => {
+      timedOut = true;
+      if (current) destroy(current);
+    }, Math.max(1, options.deadline - Date.now()) + 500);
+    const open = async (): Promise<Kept> => {
+      const client = await connect(spec, { applicationName: this.applicationName, timeoutMs: options.timeoutMs, deadline: options.deadline });
+      const fresh: Kept = { client, memory: {}, lost: false, busy: false };
+      client.on('error', () => (fresh.lost = true));
+      client.on('end', () => (fresh.lost = true));
+      if (shared) this.kept.set(key, fresh);
+      return fresh;
+    };
+    let used: Kept | undefined;
+    try {
+      used = shared && entry ? entry : await open();
+      const reused = used === entry;
+      used.busy = true;
+      current = used.client;
+      try {
+        return await work(used.client, used.memory);
+      } catch (error) {
+        if (!reused || timedOut || Date.now() >= options.deadline || !(used.lost || isConnectionLoss(error))) throw error;
+        // The kept connection died since the last look: one fresh connection, same deadline.
+        used.busy = false;
+        used.lost = true;
+        await used.client.end().catch(() => undefined);
+        this.kept.delete(key);
+        used = await open();
+        used.busy = true;
+        current = used.client;
+        return await work(used.client, used.memory);
+      }
+    } catch (error) {
+      if (used) used.lost = true;
+      if (timedOut) {
+        throw new PreflightError(`${spec.display} did not answer within --timeout ${options.timeoutMs} ms. Check the server's load and network, or raise --timeout`, { cause: error });
+      }
+      throw error;
+    } finally {
+      clearTimeout(watchdog);
+      if (used) used.busy = false;
+      // Not kept (a second look at a busy database, or a lost one): close it now.
+      if (used && (!shared || used.lost)) {
+        if (this.kept.get(key) === used) this.kept.delete(key);
+        await used.client.end().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Closes every kept connection (each with a Terminate message, as libpq does). */
+  async close(): Promise<void> {
+    const all = [...this.kept.values()];
+    this.kept.clear();
+    await Promise.all(all.map((entry) => entry.client.end().catch(() => undefined)));
+  }
+}

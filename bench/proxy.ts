@@ -18,6 +18,8 @@ export interface ProxyCounts {
   connections: number;
   /** Client→server bursts, over all connections. */
   roundTrips: number;
+  /** Client→server bursts of each connection, in the order they were accepted. */
+  perConnection: number[];
   /** Bytes client→server and server→client. */
   bytesUp: number;
   bytesDown: number;
@@ -55,10 +57,12 @@ function delayedPipe(from: Socket, to: Socket, delayMs: () => number, onChunk: (
 
 export async function startDelayProxy(upstream: { host: string; port: number }, rttMs = 0): Promise<DelayProxy> {
   let rtt = rttMs;
-  let counts: ProxyCounts = { connections: 0, roundTrips: 0, bytesUp: 0, bytesDown: 0 };
+  let counts: ProxyCounts = { connections: 0, roundTrips: 0, perConnection: [], bytesUp: 0, bytesDown: 0 };
   const open = new Set<Socket>();
   const server: Server = createServer((client) => {
     counts.connections += 1;
+    const index = counts.perConnection.push(0) - 1;
+    const mine = counts;
     client.setNoDelay(true);
     const readyAt = Date.now() + rtt;
     const server = netConnect({ host: upstream.host, port: upstream.port });
@@ -72,8 +76,11 @@ export async function startDelayProxy(upstream: { host: string; port: number }, 
       server,
       () => rtt / 2,
       (chunk) => {
-        counts.bytesUp += chunk.length;
-        if (lastSpeaker === 'server') counts.roundTrips += 1;
+        mine.bytesUp += chunk.length;
+        if (lastSpeaker === 'server') {
+          mine.roundTrips += 1;
+          mine.perConnection[index] = (mine.perConnection[index] ?? 0) + 1;
+        }
         lastSpeaker = 'client';
       },
       () => readyAt + rtt / 2,
@@ -83,7 +90,7 @@ export async function startDelayProxy(upstream: { host: string; port: number }, 
       client,
       () => rtt / 2,
       (chunk) => {
-        counts.bytesDown += chunk.length;
+        mine.bytesDown += chunk.length;
         lastSpeaker = 'server';
       },
       () => 0,
@@ -107,9 +114,9 @@ export async function startDelayProxy(upstream: { host: string; port: number }, 
   if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
   return {
     port: address.port,
-    counts: () => ({ ...counts }),
+    counts: () => ({ ...counts, perConnection: [...counts.perConnection] }),
     reset: () => {
-      counts = { connections: 0, roundTrips: 0, bytesUp: 0, bytesDown: 0 };
+      counts = { connections: 0, roundTrips: 0, perConnection: [], bytesUp: 0, bytesDown: 0 };
     },
     setRtt: (ms) => {
       rtt = ms;

@@ -9,6 +9,7 @@ import { resolveConnection } from '../src/core/connection.js';
 import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import type { Report } from '../src/core/types.js';
+import { startDelayProxy } from '../bench/proxy.js';
 import { findPgBouncer, startPgBouncer, type PgBouncer } from './support/pgbouncer.js';
 import { FAST_THRESHOLDS, findingsOf, gate, reportShape, runCli, session, sleep, stageLockQueue, useCluster, reportFrom } from './helpers.js';
 import pgModule from 'pg';
@@ -81,6 +82,28 @@ describe.skipIf('reason' in found)('pgbouncer (transaction pooling)', () => {
     const first = await gateVia(bouncer.url({ database: 'single' }));
     const second = await gateVia(bouncer.url({ database: 'single' }));
     expect(reportShape(second)).toEqual(reportShape(first));
+  });
+
+  it('a loop looks through one pooled connection, one batch per look, and leaves nothing behind', async () => {
+    const proxy = await startDelayProxy({ host: '127.0.0.1', port: bouncer.port }, 2);
+    try {
+      const result = await runCli(['locks', '--url', `postgresql://postgres@127.0.0.1:${proxy.port}/single?sslmode=disable`, '--format', 'json', '--watch', '100ms', '--refreshes', '3']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      await sleep(50);
+      // startup, three looks of one batch each, Terminate
+      expect(proxy.counts()).toMatchObject({ connections: 1, roundTrips: 5 });
+    } finally {
+      await proxy.close();
+    }
+    const next = new pgModule.Client({ connectionString: bouncer.url({ database: 'single' }) });
+    await next.connect();
+    try {
+      const { rows } = await next.query("SELECT current_setting('transaction_read_only') AS ro, current_setting('statement_timeout') AS timeout, (SELECT count(*)::int FROM pg_prepared_statements) AS prepared");
+      expect(rows).toEqual([{ ro: 'off', timeout: '0', prepared: 0 }]);
+    } finally {
+      await next.end();
+    }
   });
 
   it('the CLI exits as it does directly', async () => {

@@ -3,6 +3,7 @@
 // tls_only may log in only over TLS, plain_only only without it, cert_user only with a
 // client certificate, so a successful run proves which kind of connection was used.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDelayProxy } from '../bench/proxy.js';
 import { createTestPki } from './support/certs.js';
 import { type CliResult, expectOneLineFailure, runCli, useCluster } from './helpers.js';
 
@@ -136,6 +137,37 @@ describe('tls', () => {
 
     it('without a client certificate the same login fails with one line', async () => {
       expectOneLineFailure(await check(url('cert_user', 'localhost', { sslmode: 'verify-full', sslrootcert: pki.caCert }), { HOME: pki.dir }));
+    });
+  });
+
+  describe('connections per look (counted at a TCP proxy), as libpq makes them', () => {
+    const viaProxy = async (user: string, params: Record<string, string>): Promise<{ result: CliResult; connections: number }> => {
+      const proxy = await startDelayProxy({ host: '127.0.0.1', port: cluster().port });
+      try {
+        const result = await check(`postgresql://${user}@127.0.0.1:${proxy.port}/postgres?${new URLSearchParams(params).toString()}`);
+        await new Promise((r) => setTimeout(r, 50));
+        return { result, connections: proxy.counts().connections };
+      } finally {
+        await proxy.close();
+      }
+    };
+
+    it('prefer against a TLS server: one connection, encrypted', async () => {
+      const { result, connections } = await viaProxy('tls_only', { sslmode: 'prefer' });
+      expectPass(result);
+      expect(connections).toBe(1);
+    });
+
+    it('prefer when the TLS login is refused: a second, plain connection', async () => {
+      const { result, connections } = await viaProxy('plain_only', { sslmode: 'prefer' });
+      expectPass(result);
+      expect(connections).toBe(2);
+    });
+
+    it('allow when the plain login is refused: a second, encrypted connection', async () => {
+      const { result, connections } = await viaProxy('tls_only', { sslmode: 'allow' });
+      expectPass(result);
+      expect(connections).toBe(2);
     });
   });
 });

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { isIP, Socket } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { isConninfo, isConnectionUri, parseConninfo } from './conninfo.js';
@@ -339,6 +339,11 @@ function untilDeadline<T>(socket: Socket, deadline: number, work: (done: (error:
  * it is refused. pg itself would close the socket on 'N' and need a second connection.
  */
 async function negotiateTls(spec: ConnectionSpec, tls: TlsOptions, deadline: number, plainOnN: boolean): Promise<Negotiated> {
+  // node:tls loads only when it will be used: from the start (overlapping the connect) when
+  // sslmode insists on TLS, after 'S' under prefer, where a server without TLS never needs it.
+  // A legitimate server sends nothing between 'S' and our TLS hello.
+  const early = plainOnN ? undefined : import('node:tls');
+  early?.catch(() => undefined);
   const socket = new Socket();
   socket.setNoDelay(true);
   await untilDeadline<void>(socket, deadline, (done) => {
@@ -363,6 +368,7 @@ async function negotiateTls(spec: ConnectionSpec, tls: TlsOptions, deadline: num
     return { stream: socket, tls: false };
   }
   // As pg does: SNI only for a host name (RFC 6066), the identity checked against `host`.
+  const { connect: tlsConnect } = await (early ?? import('node:tls'));
   const secure = tlsConnect({ socket, host: spec.host, ...(isIP(spec.host) === 0 ? { servername: spec.host } : {}), ...tls });
   // The raw socket's own errors surface on the TLS socket; this keeps them from being unhandled.
   socket.on('error', () => undefined);
@@ -414,7 +420,14 @@ export async function connect(spec: ConnectionSpec, options: ConnectOptions): Pr
   const socket = isSocketHost(spec.host);
   const attempts: Attempt[] =
     socket || spec.sslMode === 'disable' ? ['plain'] : spec.sslMode === 'prefer' ? ['tls', 'plain'] : spec.sslMode === 'allow' ? ['plain', 'tls'] : ['tls'];
-  const password = await passwordFor(spec, env);
+  // Looked up only when the server asks for a password (trust, cert and peer logins never
+  // do), once for every attempt: the password file is not read, nor its parser loaded, before.
+  let password: string | undefined;
+  let lookup: Promise<string | undefined> | undefined;
+  const askedPassword = async (): Promise<string> => {
+    lookup ??= passwordFor(spec, env).then((found) => (password = found));
+    return (await lookup) ?? '';
+  };
   // One budget for all attempts: a port that accepts and stays silent must not cost
   // the TLS attempt's timeout and then the plain attempt's timeout again.
   const deadline = options.deadline ?? Date.now() + options.timeoutMs;
@@ -436,7 +449,7 @@ export async function connect(spec: ConnectionSpec, options: ConnectOptions): Pr
         user: spec.user,
         database: spec.database,
         // A function keeps pg from reading ~/.pgpass itself, which it warns is deprecated.
-        password: () => password ?? '',
+        password: askedPassword,
         ssl: false,
         ...(negotiated ? { stream: () => preconnected(negotiated.stream) } : {}),
         application_name: options.applicationName,

@@ -94,7 +94,7 @@ export async function runCheck(run: CheckRun): Promise<CheckRunResult> {
       signal: run.signal ?? new AbortController().signal,
       attempt,
       log: (line) => run.log?.(redact(line, secrets)),
-    }).finally(() => void connections?.close());
+    }).finally(() => void connections?.close({ detach: true }));
     if (outcome.kind === 'interrupted') return { kind: 'interrupted', attempts: outcome.attempts, settings, secrets };
     return { kind: 'gate', gate: outcome.result.gate, exitCode: outcome.result.exitCode, settings, secrets };
   } catch (error) {

@@ -17,6 +17,8 @@ interface Kept {
   /** The socket closed or failed: the next look connects again. */
   lost: boolean;
   busy: boolean;
+  /** In the map, for the next look; false for a second, concurrent look at the same database. */
+  kept: boolean;
 }
 
 export interface LookOptions {
@@ -29,13 +31,43 @@ export interface LookOptions {
 // socket errors, and PostgreSQL's admin-shutdown class (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 const LOSS_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03']);
 
+/** Whether a failure, or what caused it (a one-line PreflightError wraps the driver's), is the connection's loss. */
 function isConnectionLoss(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return (typeof code === 'string' && LOSS_CODES.has(code)) || (typeof message === 'string' && /Connection terminated|not queryable|Client was closed/i.test(message));
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth += 1) {
+    const { code, message, cause } = current as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof code === 'string' && LOSS_CODES.has(code)) return true;
+    if (typeof message === 'string' && /Connection terminated|not queryable|Client was closed/i.test(message)) return true;
+    current = cause;
+  }
+  return false;
+}
+
+function streamOf(client: pg.Client): { destroy(): void; unref?(): unknown } | undefined {
+  return (client as unknown as { connection?: { stream?: { destroy(): void; unref?(): unknown } } }).connection?.stream;
 }
 
 function destroy(client: pg.Client): void {
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  streamOf(client)?.destroy();
+}
+
+/**
+ * Sends Terminate and closes; a server that does not close its side within a second is cut
+ * off. `detach`: nobody waits for the close, so neither should the process: the socket stops
+ * holding it open once the Terminate is written (a pending write still does), which saves
+ * the round trip of the server's own close at the end of a run.
+ */
+function end(client: pg.Client, detach = false): Promise<void> {
+  const cutOff = setTimeout(() => destroy(client), 1000);
+  const closing = client
+    .end()
+    .catch(() => undefined)
+    .finally(() => clearTimeout(cutOff));
+  if (detach) {
+    cutOff.unref();
+    streamOf(client)?.unref?.();
+  }
+  return closing;
 }
 
 export class KeptConnections {
@@ -51,13 +83,13 @@ export class KeptConnections {
   async look<T>(spec: ConnectionSpec, options: LookOptions, work: (client: pg.Client, memory: SnapshotMemory) => Promise<T>): Promise<T> {
     const key = `${spec.display}\u0000${spec.sslMode}`;
     let entry = this.kept.get(key);
-    // A database named twice in one gate, looked at concurrently: the second gets its own connection.
-    const shared = entry === undefined || !entry.busy;
-    if (entry && shared && entry.lost) {
-      await entry.client.end().catch(() => undefined);
+    if (entry && !entry.busy && entry.lost) {
       this.kept.delete(key);
+      await end(entry.client);
       entry = undefined;
     }
+    // A database named twice in one gate, looked at concurrently: the second gets its own connection.
+    const reuse = entry !== undefined && !entry.busy ? entry : undefined;
     let timedOut = false;
     let current: pg.Client | undefined;
     const watchdog = setTimeout(() => {
@@ -66,16 +98,16 @@ export class KeptConnections {
     }, Math.max(1, options.deadline - Date.now()) + 500);
     const open = async (): Promise<Kept> => {
       const client = await connect(spec, { applicationName: this.applicationName, timeoutMs: options.timeoutMs, deadline: options.deadline });
-      const fresh: Kept = { client, memory: {}, lost: false, busy: false };
+      const fresh: Kept = { client, memory: {}, lost: false, busy: true, kept: !this.kept.has(key) };
       client.on('error', () => (fresh.lost = true));
       client.on('end', () => (fresh.lost = true));
-      if (shared) this.kept.set(key, fresh);
+      if (fresh.kept) this.kept.set(key, fresh);
       return fresh;
     };
     let used: Kept | undefined;
     try {
-      used = shared && entry ? entry : await open();
-      const reused = used === entry;
+      used = reuse ?? (await open());
+      const reused = used === reuse;
       used.busy = true;
       current = used.client;
       try {
@@ -83,12 +115,9 @@ export class KeptConnections {
       } catch (error) {
         if (!reused || timedOut || Date.now() >= options.deadline || !(used.lost || isConnectionLoss(error))) throw error;
         // The kept connection died since the last look: one fresh connection, same deadline.
-        used.busy = false;
-        used.lost = true;
-        await used.client.end().catch(() => undefined);
         this.kept.delete(key);
+        await end(used.client);
         used = await open();
-        used.busy = true;
         current = used.client;
         return await work(used.client, used.memory);
       }
@@ -102,17 +131,20 @@ export class KeptConnections {
       clearTimeout(watchdog);
       if (used) used.busy = false;
       // Not kept (a second look at a busy database, or a lost one): close it now.
-      if (used && (!shared || used.lost)) {
+      if (used && (!used.kept || used.lost)) {
         if (this.kept.get(key) === used) this.kept.delete(key);
-        await used.client.end().catch(() => undefined);
+        await end(used.client);
       }
     }
   }
 
-  /** Closes every kept connection (each with a Terminate message, as libpq does). */
-  async close(): Promise<void> {
+  /**
+   * Closes every kept connection (each with a Terminate message, as libpq does). With
+   * `detach`, for a caller that does not wait: the process may exit before the server closes.
+   */
+  async close(options: { detach?: boolean } = {}): Promise<void> {
     const all = [...this.kept.values()];
     this.kept.clear();
-    await Promise.all(all.map((entry) => entry.client.end().catch(() => undefined)));
+    await Promise.all(all.map((entry) => end(entry.client, options.detach)));
   }
 }

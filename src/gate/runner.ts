@@ -97,7 +97,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
     );
     // A single run is done with the server: say goodbye now, and do not wait for the
     // socket to close (a round trip) before evaluating and rendering.
-    if (!request.connections) void connections.close();
+    if (!request.connections) void connections.close({ detach: true });
     if (request.replicas && request.replicas.length > 0 && request.checks.some((c) => c.usesReplicas)) {
       const relationOids = [...new Set(snapshot.targets.flatMap((t) => t.relations.map((r) => r.oid)))];
       snapshot.replicas = await Promise.all(request.replicas.map((spec) => takeReplicaSnapshot(spec, { relationOids, deadline, applicationName: APPLICATION_NAME })));
@@ -134,7 +134,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
   } catch (error) {
     throw describeConnectionError(error, request.connection.display, request.connection.user);
   } finally {
-    if (!request.connections) void connections.close();
+    if (!request.connections) void connections.close({ detach: true });
   }
 }
 

@@ -178,11 +178,11 @@ const locks: CommandModule = {
       if (watching) return await watch(io, connections, spec, tables, { intervalMs, timeoutMs, format, refreshes });
       const { tree } = await lookAt(connections, spec, tables, timeoutMs);
       // Done with the server: the goodbye need not be waited for before printing.
-      void connections.close();
+      void connections.close({ detach: true });
       io.stdout.write(redact(format === 'json' ? treeJson(tree) : renderTree(tree, useColor(io), terminalWidth(io)), spec.secrets));
       return 0;
     } finally {
-      void connections.close();
+      void connections.close({ detach: true });
     }
   },
 };

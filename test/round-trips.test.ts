@@ -14,6 +14,7 @@ import { startDelayProxy, type DelayProxy } from '../bench/proxy.js';
 import { parseTables } from '../src/cli/commands/shared.js';
 import { connect, resolveConnection } from '../src/core/connection.js';
 import { resolveCheckOptions } from '../src/gate/check-options.js';
+import { KeptConnections } from '../src/gate/connections.js';
 import { takeSnapshot, type SnapshotMemory } from '../src/gate/snapshot.js';
 import { CLI, expectOneLineFailure, FAST_THRESHOLDS, runCli, session, useCluster, waitFor } from './helpers.js';
 
@@ -151,6 +152,34 @@ describe('round trips at network distance', () => {
     expect(code).toBe(0);
     expect(stdout.trim().split('\n').filter((line) => line.startsWith('{'))).toHaveLength(4);
     expect((await settledCounts()).connections).toBe(2);
+  });
+
+  it('a kept connection the server ended, when no new one can be had: the look fails naming the loss, not the refusal', async () => {
+    const own = await startDelayProxy({ host: '127.0.0.1', port: cluster().port }, 0);
+    const spec = resolveConnection(`postgresql://postgres@127.0.0.1:${own.port}/postgres`, {});
+    const connections = new KeptConnections('rt-kept');
+    const look = (): Promise<unknown> =>
+      connections.look(spec, { timeoutMs: 10_000, deadline: Date.now() + 10_000 }, (client, memory) =>
+        takeSnapshot(client, { tables: [], checks: [], options: {}, statementTimeoutMs: 10_000 }, memory),
+      );
+    let closed = false;
+    try {
+      await look();
+      await cluster().sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rt-kept'");
+      await waitFor(cluster(), "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'rt-kept')");
+      // The server stays away: a new connection is refused.
+      await own.close();
+      closed = true;
+      const failure = await look().then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(failure?.message).toMatch(/terminated|ended unexpectedly|reset/);
+      expect(failure?.message).not.toMatch(/refused/);
+    } finally {
+      await connections.close();
+      if (!closed) await own.close();
+    }
   });
 
   it("run's guard polls on one connection however long the command runs", async () => {

@@ -4,11 +4,13 @@
 // remembers the targets it resolved so the next look needs a single batch
 // (src/gate/snapshot.ts). A connection that was lost (server restart, terminated backend,
 // a pooler's idle timeout) is replaced: before a look when the loss was already seen, or
-// once during a look that failed on it, within the same deadline. A watchdog ends a look
+// once during a look that failed on it, within the same deadline; when no new one can be had
+// (the server is restarting, was killed), the look fails with what ended the old one, as
+// a look on a connection of its own would (src/incident/bounded-look.ts). A watchdog ends a look
 // that outlives its deadline, so no look waits on a silent server past --timeout.
 import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../core/connection.js';
-import { PreflightError } from '../core/errors.js';
+import { describeConnectionError, PreflightError } from '../core/errors.js';
 import type { SnapshotMemory } from './snapshot.js';
 
 interface Kept {
@@ -16,6 +18,8 @@ interface Kept {
   memory: SnapshotMemory;
   /** The socket closed or failed: the next look connects again. */
   lost: boolean;
+  /** What ended it while idle (a restart's 57P01, a reset), when the server said. */
+  lossError?: unknown;
   busy: boolean;
   /** In the map, for the next look; false for a second, concurrent look at the same database. */
   kept: boolean;
@@ -83,9 +87,12 @@ export class KeptConnections {
   async look<T>(spec: ConnectionSpec, options: LookOptions, work: (client: pg.Client, memory: SnapshotMemory) => Promise<T>): Promise<T> {
     const key = `${spec.display}\u0000${spec.sslMode}`;
     let entry = this.kept.get(key);
+    // Why the connection this look replaces was lost: the reason to give when no new one can be had.
+    let replacing: { lossError?: unknown } | undefined;
     if (entry && !entry.busy && entry.lost) {
       this.kept.delete(key);
       await end(entry.client);
+      replacing = entry;
       entry = undefined;
     }
     // A database named twice in one gate, looked at concurrently: the second gets its own connection.
@@ -96,17 +103,30 @@ export class KeptConnections {
       timedOut = true;
       if (current) destroy(current);
     }, Math.max(1, options.deadline - Date.now()) + 500);
+    // A server that ended the kept connection and now refuses a new one (it is restarting,
+    // it was killed) is described by what ended it: the loss is the news, not the refusal.
+    const replace = async (lost: { lossError?: unknown } | undefined): Promise<Kept> => {
+      try {
+        return await open();
+      } catch (error) {
+        if (lost === undefined || timedOut) throw error;
+        throw lost.lossError === undefined ? error : describeConnectionError(lost.lossError, spec.display, spec.user);
+      }
+    };
     const open = async (): Promise<Kept> => {
       const client = await connect(spec, { applicationName: this.applicationName, timeoutMs: options.timeoutMs, deadline: options.deadline });
       const fresh: Kept = { client, memory: {}, lost: false, busy: true, kept: !this.kept.has(key) };
-      client.on('error', () => (fresh.lost = true));
+      client.on('error', (error: unknown) => {
+        fresh.lost = true;
+        fresh.lossError ??= error;
+      });
       client.on('end', () => (fresh.lost = true));
       if (fresh.kept) this.kept.set(key, fresh);
       return fresh;
     };
     let used: Kept | undefined;
     try {
-      used = reuse ?? (await open());
+      used = reuse ?? (await replace(replacing));
       const reused = used === reuse;
       used.busy = true;
       current = used.client;
@@ -117,7 +137,9 @@ export class KeptConnections {
         // The kept connection died since the last look: one fresh connection, same deadline.
         this.kept.delete(key);
         await end(used.client);
-        used = await open();
+        const lost = used;
+        used = undefined;
+        used = await replace({ lossError: lost.lossError ?? error });
         current = used.client;
         return await work(used.client, used.memory);
       }

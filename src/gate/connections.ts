@@ -1,5 +1,6 @@
 // Connections kept open between the looks of one command: the attempts of `check --wait`
-// and `run --wait`, the refreshes of `locks --watch`, the polls of `run`'s guard. A look
+// and `run --wait`, the refreshes of `locks --watch` (`run`'s guard keeps its own, and stops
+// the command when it loses it: src/incident/guard.ts). A look
 // on a kept connection costs its batches and nothing else (no TCP, TLS or startup), and
 // remembers the targets it resolved so the next look needs a single batch
 // (src/gate/snapshot.ts). A connection that was lost (server restart, terminated backend,

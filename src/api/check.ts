@@ -12,6 +12,7 @@ import { APPLICATION_NAME, verdictExitCode, type FailOn } from '../gate/runner.j
 import { waitForClearWindow } from '../gate/wait.js';
 import type { ReporterName } from '../reporters/index.js';
 import { parseTables } from '../core/identifiers.js';
+import { didYouMean } from '../core/text.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -186,7 +187,7 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   timeout: 'timeout',
   wait: 'wait',
   waitMaxInterval: 'wait-max-interval',
-  concurrency: 'concurrency',
+  concurrency: 'parallel',
 };
 
 async function argsOf(options: CheckOptions): Promise<Record<string, unknown>> {
@@ -201,7 +202,7 @@ async function argsOf(options: CheckOptions): Promise<Record<string, unknown>> {
     const { CHECKS } = await import('../../checks/index.js');
     const flags = CHECKS.flatMap((c) => Object.values(c.options).map((o) => o.flag));
     for (const [flag, value] of Object.entries(options.thresholds)) {
-      if (!flags.includes(flag)) throw new PreflightError(`unknown threshold "${flag}": the thresholds are ${flags.join(', ')}`);
+      if (!flags.includes(flag)) throw new PreflightError(`unknown threshold "${flag}"${didYouMean(flag, flags)}: the thresholds are ${flags.join(', ')}`);
       args[flag] = String(value);
     }
   }

@@ -4,8 +4,12 @@ import yargs, { type Argv } from 'yargs';
 import { COMMANDS } from './commands/index.js';
 import type { Io } from './commands/types.js';
 import { PreflightError, redact } from '../core/errors.js';
+import { visibleLength, wrapWords } from '../core/text.js';
 import { ownVersion } from '../core/version.js';
 import { CONNECTION_EPILOGUE } from './help-text.js';
+import { renamedFlags, rewriteDeprecated } from './deprecated.js';
+import { describeUsageError } from './usage-errors.js';
+import type { CommandModule } from './commands/types.js';
 
 export type { Io } from './commands/types.js';
 
@@ -59,6 +63,71 @@ type WithUsage = Argv & { getInternalMethods?: () => { getUsageInstance?: () => 
 function skipHelpCache(y: Argv): void {
   const usage = (y as WithUsage).getInternalMethods?.().getUsageInstance?.();
   if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
+/** Every long flag and one-letter alias a command knows (hidden ones too), for "did you mean". */
+function flagsOf(command: CommandModule | undefined): string[] {
+  const global = ['debug', 'help'];
+  if (!command) return global;
+  const options = (command.builder(yargs()) as unknown as { getOptions(): { key: Record<string, unknown>; alias: Record<string, string[]> } }).getOptions();
+  return [...global, ...Object.keys(options.key), ...Object.values(options.alias).flat()];
+}
+
+/** Help's width: the terminal's columns (at most 120, for reading), else $COLUMNS, else 80. */
+function helpWidth(io: Io): number {
+  const columns = io.stdout.isTTY ? io.stdout.columns : undefined;
+  const env = Number(io.env.COLUMNS);
+  const width = columns !== undefined && columns > 0 ? columns : Number.isInteger(env) && env > 0 ? env : 80;
+  return Math.max(40, Math.min(120, width));
+}
+
+/**
+ * A command's help: its synopsis, and the command's own options first (connection and
+ * thresholds after). Its examples are collected into `examples`, laid out by
+ * examplesText() rather than in yargs' two columns, which cut a long command in the middle.
+ */
+function helpLayout(y: Argv, name: string, describe: string, synopsis: string | undefined, examples: [string, string][]): Argv {
+  y.usage(`$0 ${synopsis ?? `${name} [options]`}\n\n${describe}`);
+  y.group([], 'Options:');
+  y.example = ((command: string, description: string): Argv => {
+    examples.push([command.replace(/\$0/g, 'pgpreflight'), description]);
+    return y;
+  }) as Argv['example'];
+  return y;
+}
+
+/** Shell words of a command line (quotes kept with their word), a flag and its value as one. */
+function shellWords(command: string): string[] {
+  const words = command.match(/(?:[^\s"']+|"[^"]*"|'[^']*')+/g) ?? [];
+  const units: string[] = [];
+  for (const word of words) {
+    const last = units.at(-1);
+    if (last !== undefined && /^-[^\s]*$/.test(last) && !word.startsWith('-') && last !== '--') units[units.length - 1] = `${last} ${word}`;
+    else units.push(word);
+  }
+  return units;
+}
+
+/**
+ * Each example as a comment line over its command; a command wider than the screen goes on
+ * with a backslash at a space between words, so it still pastes into a shell whole.
+ */
+function examplesText(examples: readonly [string, string][], width: number): string {
+  if (examples.length === 0) return '';
+  const out = ['', '', 'Examples:'];
+  for (const [command, description] of examples) {
+    out.push(...wrapWords(description, width - 4).map((line) => `  # ${line}`));
+    let line = '  ';
+    for (const word of shellWords(command)) {
+      const next = line.trim() === '' ? `${line}${word}` : `${line} ${word}`;
+      if (visibleLength(next) + 2 > width && line.trim() !== '') {
+        out.push(`${line} \\`);
+        line = `      ${word}`;
+      } else line = next;
+    }
+    out.push(line);
+  }
+  return out.join('\n');
 }
 
 /** yargs reads a lone `-` as a positional, so `--migration -` (stdin) is joined into `--migration=-`. */
@@ -161,7 +230,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     io.stdout.write(`${ownVersion()}\n`);
     return 0;
   }
-  const args = joinStdinValues(request.argv);
+  const given = joinStdinValues(request.argv);
+  const givenEnd = given.indexOf('--');
+  const invoked = (givenEnd < 0 ? given : given.slice(0, givenEnd)).find((arg) => Object.hasOwn(COMMANDS, arg));
+  // Old spellings keep working, with a note on stderr.
+  const { argv: args, notes } = rewriteDeprecated(given, invoked);
+  for (const note of notes) io.stderr.write(`pgpreflight: note: ${note}\n`);
   // yargs renders (and caches) the command's whole help text on every run, shown or not;
   // measuring each line (string-width, Intl.Segmenter) costs more than the check's queries.
   // When no help is asked for, the options are hidden and the usage and epilogue left out,
@@ -172,11 +246,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   // The cached text serves only yargs' own failure output, which .fail() below replaces.
   else skipHelpCache(parser);
   // Only the command being run is loaded; the others are listed by name for --help.
-  const end = args.indexOf('--');
-  const invoked = (end < 0 ? args : args.slice(0, end)).find((arg) => Object.hasOwn(COMMANDS, arg));
+  let invokedCommand: CommandModule | undefined;
+  const examples: [string, string][] = [];
   for (const [name, entry] of Object.entries(COMMANDS)) {
     const command = name === invoked ? (await entry.load()).default : undefined;
-    const builder = (y: Argv): Argv => (command ? (helpRequested ? command.builder(y) : hideOptions(command.builder(y))) : y);
+    if (command) invokedCommand = command;
+    const builder = (y: Argv): Argv => (command ? (helpRequested ? command.builder(helpLayout(y, name, entry.describe, entry.usage, examples)) : hideOptions(command.builder(y))) : y);
     parser = parser.command(name, entry.describe, builder, async (parsed: Record<string, unknown>) => {
       debug = Boolean(parsed.debug);
       if (failed) return;
@@ -199,18 +274,21 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     });
   }
   parser = parser
-    .option('debug', { type: 'boolean', describe: 'show stack traces for errors' })
+    .option('debug', { type: 'boolean', describe: 'show stack traces for errors', group: 'General:' })
     .demandCommand(1, 'name a command')
     .strict()
     .recommendCommands()
     .help()
     .alias('?', 'help')
+    .group(['help'], 'General:')
     .version(false)
     .epilogue(helpRequested ? CONNECTION_EPILOGUE : '')
-    .wrap(Math.min(120, io.stdout.columns ?? 100))
+    .wrap(helpWidth(io))
     .exitProcess(false)
     .fail((message, error) => {
-      fail(error ?? new PreflightError(`${message}${/[.?!]$/.test(message) ? '' : '.'} Run "pgpreflight --help" for usage`));
+      if (error) return fail(error);
+      const before = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+      fail(new PreflightError(describeUsageError(message, { ...(invoked === undefined ? {} : { command: invoked }), commands: Object.keys(COMMANDS), flags: flagsOf(invokedCommand), renamed: renamedFlags(invoked), argv: before })));
     });
   try {
     const output = await new Promise<string>((resolve, reject) => {
@@ -219,7 +297,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     // Text without an error is help, only ever asked for on its own (classify()).
     if (output && !failed) {
       if (!helpRequested) throw new PreflightError('nothing was evaluated: run a command, e.g. pgpreflight check --table orders');
-      io.stdout.write(`${output}\n`);
+      io.stdout.write(`${output}${examplesText(examples, helpWidth(io))}\n`);
     }
   } catch (error) {
     if (exitCode === 0) fail(error);

@@ -13,6 +13,7 @@ import { assertThresholdOrder, parseOptionValue, type CheckOptionValues, type Ch
 import { REPORTER_NAMES, type ReporterName } from '../reporters/index.js';
 import type { FailOn } from '../gate/runner.js';
 import { formatBytes, formatDuration, parseDuration } from '../core/units.js';
+import { didYouMean } from '../core/text.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -115,7 +116,7 @@ function strictConcurrency(text: string | undefined, source: string): number | u
 
 function checkIds(ids: string[], source: string): string[] {
   const known = CHECKS.map((c) => c.id);
-  for (const id of ids) if (!known.includes(id)) throw new PreflightError(`unknown check "${id}" in ${source}: the checks are ${known.join(', ')}`);
+  for (const id of ids) if (!known.includes(id)) throw new PreflightError(`unknown check "${id}" in ${source}${didYouMean(id, known)}: the checks are ${known.join(', ')}`);
   return ids;
 }
 
@@ -393,7 +394,7 @@ export function resolveSettings({ args, env, config }: ResolveSettingsInput): Se
   );
   const concurrency = pick<number>(
     [
-      { value: strictConcurrency(fromFlag(args, 'concurrency'), '--concurrency'), source: '--concurrency' },
+      { value: strictConcurrency(fromFlag(args, 'parallel'), '--parallel'), source: '--parallel' },
       { value: strictConcurrency(fromEnv(env, 'PGPREFLIGHT_CONCURRENCY'), 'PGPREFLIGHT_CONCURRENCY'), source: 'PGPREFLIGHT_CONCURRENCY' },
       { value: config?.concurrency, source: c('concurrency') },
     ],

@@ -36,20 +36,25 @@ function writeSideFile(write: () => void, what: string): string | null {
   }
 }
 
-/** The flags that decide a gate run, shared by `check` and `config` (which shows their effect). */
-export function gateFlags(y: Argv): Argv {
+/**
+ * The flags that decide a gate run, shared by `check` and `config` (which shows their
+ * effect; its own --format selects its output, so it leaves check's out).
+ */
+export function gateFlags(y: Argv, { format = true }: { format?: boolean } = {}): Argv {
+  const core = y
+    .option('table', { type: 'string', array: true, describe: 'table the migration alters: orders, billing.invoices, \'"Orders"\' (repeatable)' })
+    .option('migration', { type: 'string', array: true, describe: 'migration SQL to gate on: its tables and lock modes come from PostgreSQL\'s parser (repeatable; a directory = its .sql files in name order; - = stdin)' })
+    .option('url', {
+      type: 'string',
+      array: true,
+      describe: 'connection URL or libpq keyword/value string (repeatable: several databases, checked concurrently); else DATABASE_URL, else the config file\'s databases, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass',
+    })
+    .option('replica-url', { type: 'string', array: true, describe: 'a hot standby of the primary, read-only: who reads the table there and what replaying the migration\'s lock does to them (repeatable; needs one database)' })
+    .option('lock-mode', { type: 'string', describe: 'lock the migration takes [default: AccessExclusiveLock, what ALTER TABLE takes]' })
+    .option('concurrently', { type: 'boolean', describe: 'the migration builds an index CONCURRENTLY: implies --lock-mode ShareUpdateExclusiveLock; open writers and old snapshots block it' })
+    .option('offline', { type: 'boolean', describe: 'with --migration: static analysis only, no server contacted' });
   return thresholdFlags(
-    connectionFlags(y)
-      .option('url', {
-        type: 'string',
-        array: true,
-        describe: 'connection URL or libpq keyword/value string (repeatable: several databases, checked concurrently); else DATABASE_URL, else the config file\'s databases, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass',
-      })
-      .option('replica-url', { type: 'string', array: true, describe: 'a hot standby of the primary, read-only: who reads the table there and what replaying the migration\'s lock does to them (repeatable; needs one database)' })
-      .option('table', { type: 'string', array: true, describe: 'table the migration alters: orders, billing.invoices, \'"Orders"\' (repeatable)' })
-      .option('lock-mode', { type: 'string', describe: 'lock the migration takes [default: AccessExclusiveLock, what ALTER TABLE takes]' })
-      .option('concurrently', { type: 'boolean', describe: 'the migration builds an index CONCURRENTLY: implies --lock-mode ShareUpdateExclusiveLock; open writers and old snapshots block it' })
-      .option('format', { choices: REPORTER_NAMES, describe: 'output format on stdout [default: table; github when GITHUB_ACTIONS=true]' })
+    connectionFlags(format ? core.option('format', { choices: REPORTER_NAMES, describe: 'output format on stdout [default: table; github when GITHUB_ACTIONS=true]' }) : core)
       .option('verbose', { type: 'boolean', describe: 'also list the passing and skipped checks and informational findings (table, markdown)' })
       .option('fail-on', { choices: ['fail', 'warn'], describe: 'lowest status that blocks the deploy (exit 1) [default: fail]' })
       .option('only', { type: 'string', array: true, describe: 'run only these check ids (comma-separated or repeated)' })
@@ -57,9 +62,7 @@ export function gateFlags(y: Argv): Argv {
       .option('timeout', { type: 'string', describe: 'time budget for connecting and every query, per attempt [default: 10s]' })
       .option('wait', { type: 'string', describe: 'when the gate blocks, look again with backoff until it opens or this much time has passed (e.g. 5m) [default: off]' })
       .option('wait-max-interval', { type: 'string', describe: 'longest pause between --wait attempts [default: 30s]' })
-      .option('migration', { type: 'string', array: true, describe: 'migration SQL to gate on: its tables and lock modes come from PostgreSQL\'s parser (repeatable; a directory = its .sql files in name order; - = stdin)' })
-      .option('offline', { type: 'boolean', describe: 'with --migration: static analysis only, no server contacted' })
-      .option('concurrency', { type: 'string', describe: 'how many databases are checked at the same time [default: 4]' })
+      .option('parallel', { type: 'string', describe: 'how many databases are checked at the same time (the old spelling --concurrency still works) [default: 4]' })
       .option('config', { type: 'string', describe: 'configuration file (else PGPREFLIGHT_CONFIG, else pgpreflight.config.json, .pgpreflightrc[.json|.yaml] or package.json "pgpreflight", searched upwards)' })
       .option('report-file', { type: 'string', describe: 'also write the JSON report to this file (with --format github: default $RUNNER_TEMP/pgpreflight-report.json)' }),
   );

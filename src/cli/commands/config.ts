@@ -31,7 +31,7 @@ function rowsOf(settings: Settings): Row[] {
     row('timeout', settings.timeoutMs, formatDuration),
     row('wait', settings.waitMs, (ms) => (ms === 0 ? 'off' : formatDuration(ms))),
     row('wait-max-interval', settings.waitMaxIntervalMs, formatDuration),
-    row('concurrency', settings.concurrency, String),
+    row('parallel', settings.concurrency, String),
     row('checks', settings.checks, (checks) => checks.map((c) => c.id).join(', ') || '(none)'),
   ];
   for (const check of CHECKS) {
@@ -62,16 +62,17 @@ function rowsOf(settings: Settings): Row[] {
 
 const config: CommandModule = {
   builder: (y) =>
-    gateFlags(y)
-      .option('json', { type: 'boolean', describe: 'print it as JSON' })
+    gateFlags(y, { format: false })
+      .option('format', { choices: ['table', 'json'], default: 'table', describe: 'output format on stdout (--json was the old spelling of --format json)' })
       .example('$0 config', 'what `pgpreflight check` would use here, and why')
-      .example('$0 config --config ci/pgpreflight.yaml --json', 'the same for another file, as JSON'),
+      .example('$0 config --config ci/pgpreflight.yaml --format json', 'the same for another file, as JSON'),
   async handler(args, io) {
     const file = await configFor(args, io);
-    const settings = resolveSettings({ args, env: io.env, config: file });
+    // --format is config's own output; the format row shows what check would use from the environment or the file.
+    const settings = resolveSettings({ args: { ...args, format: undefined }, env: io.env, config: file });
     const rows = rowsOf(settings);
     const secrets = secretsOf(settings.databases.value);
-    if (args.json === true) {
+    if (args.format === 'json') {
       io.stdout.write(redact(`${JSON.stringify({ configFile: settings.configPath, settings: rows }, null, 2)}\n`, secrets));
       return 0;
     }

@@ -3,6 +3,7 @@ import { CHECKS } from '../../../checks/index.js';
 import type { CheckDefinition } from '../../../checks/types.js';
 import { PreflightError } from '../../core/errors.js';
 import { LOCK_MODES, parseLockMode, type LockMode } from '../../core/lock-modes.js';
+import { didYouMean } from '../../core/text.js';
 import { parseDuration } from '../../core/units.js';
 import type { Argv } from 'yargs';
 import type { Io } from './types.js';
@@ -16,7 +17,7 @@ export function listOf(value: unknown): string[] {
 export function selectChecks(only: string[], skip: string[]): CheckDefinition[] {
   const known = new Set(CHECKS.map((c) => c.id));
   for (const id of [...only, ...skip]) {
-    if (!known.has(id)) throw new PreflightError(`unknown check "${id}" in --only/--skip: the checks are ${[...known].join(', ')}`);
+    if (!known.has(id)) throw new PreflightError(`unknown check "${id}" in --only/--skip${didYouMean(id, known)}: the checks are ${[...known].join(', ')}`);
   }
   const selected = CHECKS.filter((c) => (only.length === 0 || only.includes(c.id)) && !skip.includes(c.id));
   if (selected.length === 0) throw new PreflightError('--only/--skip leave no check to run: the gate would evaluate nothing. Run fewer --skip, or name checks in --only');

@@ -1,5 +1,5 @@
 // The contract every check module implements. A check declares its metadata (read by
-// `pgpreflight checks`, --help and the README), any catalog queries it needs beyond
+// `pgpreflight checks`, --help and docs/checks.md), any catalog queries it needs beyond
 // the core snapshot, and a pure evaluate(): no I/O, no printing, no exit codes.
 import type { MigrationAnalysis } from '../src/migration/index.js';
 import type { VersionedSql } from '../src/core/sql-versions.js';

@@ -1,5 +1,5 @@
 // Regenerates the generated parts of the documentation from the code's metadata (run after
-// `npm run build`): the README's check list, docs/json.md's list of finding kinds and the
+// `npm run build`): docs/checks.md's check list, docs/json.md's list of finding kinds and the
 // JSON Schema's enum of them.
 // test/readme.test.ts fails when the documents and the metadata disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ function regenerate(file, name, content) {
   process.stdout.write(`${file} ${name}: ${next === text ? 'already up to date' : 'updated'}\n`);
 }
 
-regenerate('README.md', 'checks', listChecks('markdown'));
+regenerate('docs/checks.md', 'checks', listChecks('markdown'));
 regenerate('docs/json.md', 'kinds', listFindingKinds());
 
 const schemaPath = join(root, 'schema', 'report.schema.json');

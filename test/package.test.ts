@@ -99,10 +99,10 @@ afterAll(async () => {
 
 describe('the tarball', () => {
   it('ships the bundle, its types, the schema and the docs; nothing of the tests, benchmarks or sources', () => {
-    for (const path of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/pgpreflight.js', 'dist/bundle/cli.js', 'dist/bundle/index.js', 'dist/bundle/index.d.ts', 'dist/bundle/action.js', 'schema/report.schema.json']) {
+    for (const path of ['package.json', 'README.md', 'docs/checks.md', 'docs/ci.md', 'LICENSE', 'CHANGELOG.md', 'bin/pgpreflight.js', 'dist/bundle/cli.js', 'dist/bundle/index.js', 'dist/bundle/index.d.ts', 'dist/bundle/action.js', 'schema/report.schema.json']) {
       expect(packedFiles).toContain(path);
     }
-    expect(packedFiles.filter((path) => !/^(bin\/pgpreflight\.js|dist\/bundle\/[^/]+\.(js|d\.ts)|schema\/report\.schema\.json|[A-Z]+\.md|LICENSE|package\.json)$/.test(path))).toEqual([]);
+    expect(packedFiles.filter((path) => !/^(bin\/pgpreflight\.js|dist\/bundle\/[^/]+\.(js|d\.ts)|schema\/report\.schema\.json|[A-Z]+\.md|docs\/[a-z-]+\.md|LICENSE|package\.json)$/.test(path))).toEqual([]);
   });
 
   it('installs with production dependencies only and runs no install script', () => {
@@ -177,9 +177,9 @@ describe('the installed CLI', () => {
 });
 
 describe('the installed library', () => {
-  it("runs the README's migration-script example as written", async () => {
-    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
-    const example = /## From a Node program[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  it("runs docs/library.md's migration-script example as written", async () => {
+    const library = readFileSync(join(projectRoot, 'docs', 'library.md'), 'utf8');
+    const example = /## From a Node program[\s\S]*?```js\n([\s\S]*?)```/.exec(library)?.[1];
     expect(example).toContain("from 'pgpreflight'");
     // The one thing the example leaves to the reader: the migration runner itself.
     writeFileSync(join(consumer, 'migrate.mjs'), `${example}\nasync function applyMigrations(files) { console.log('applied', files.join(' ')); }\n`);
@@ -326,9 +326,9 @@ describe('the GitHub Action from a release commit, run with GITHUB_* variables',
     expect(result.stdout).toMatch(/::error title=pgpreflight::this ref of the pgpreflight action carries no built package/);
   });
 
-  it("the README's pull-request recipe gates exactly the migrations the pull request adds", async () => {
-    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
-    const workflow = parse(/#### Gate only the migrations a pull request adds\n+```yaml\n([\s\S]*?)```/.exec(readme)?.[1] ?? '') as {
+  it("docs/ci.md's pull-request recipe gates exactly the migrations the pull request adds", async () => {
+    const ci = readFileSync(join(projectRoot, 'docs', 'ci.md'), 'utf8');
+    const workflow = parse(/#{3,4} Gate only the migrations a pull request adds\n+```yaml\n([\s\S]*?)```/.exec(ci)?.[1] ?? '') as {
       jobs: { gate: { steps: { id?: string; run?: string; uses?: string; with?: Record<string, string>; env?: Record<string, string> }[] } };
     };
     const steps = workflow.jobs.gate.steps;

@@ -1,4 +1,4 @@
-// `pgpreflight checks` and the README's check list both come from the checks' own
+// `pgpreflight checks` and docs/checks.md's check list both come from the checks' own
 // metadata, so the documentation cannot drift from the code.
 import { CHECKS } from '../../checks/index.js';
 import { FINDING_KINDS } from '../core/finding-kinds.js';

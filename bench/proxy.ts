@@ -11,6 +11,10 @@
 // Round trips: a client→server burst that begins after the server last spoke (or as the
 // connection's first bytes). A pipelined batch of many statements is one; so is the
 // Terminate message at the end, which gets no answer. The TCP handshake is not counted.
+// A client whose last chunk ended inside a protocol message was still sending, not waiting:
+// on a loaded machine a large batch can reach the proxy in two pieces with the server's first
+// answers in between, and that is still one round trip. Framing is followed in the clear
+// only; once TLS starts, every burst after the server spoke counts.
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 
 export interface ProxyCounts {
@@ -35,6 +39,49 @@ export interface DelayProxy {
   /** Destroys every open connection (a network failure seen from the client). */
   dropConnections(): void;
   close(): Promise<void>;
+}
+
+/**
+ * Follows the frontend protocol's message framing (https://www.postgresql.org/docs/current/protocol-message-formats.html):
+ * the first message (SSLRequest or StartupMessage) and the StartupMessage after an 'N' have
+ * no type byte; every later one is a type byte and an Int32 length that counts itself.
+ */
+class FrontendFraming {
+  private mode: 'untyped' | 'typed' | 'opaque' = 'untyped';
+  private header: number[] = [];
+  private remaining = 0;
+  private serverSpoke = false;
+
+  /** Feeds a client chunk; true when it ends at a message boundary (or the stream is encrypted). */
+  client(chunk: Buffer): boolean {
+    if (this.mode === 'opaque') return true;
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, chunk.length - i);
+        this.remaining -= take;
+        i += take;
+        continue;
+      }
+      this.header.push(chunk[i] as number);
+      i += 1;
+      const size = this.mode === 'untyped' ? 4 : 5;
+      if (this.header.length === size) {
+        this.remaining = Math.max(0, Buffer.from(this.header.slice(size - 4)).readInt32BE(0) - 4);
+        this.header = [];
+        this.mode = 'typed';
+      }
+    }
+    return this.header.length === 0 && this.remaining === 0;
+  }
+
+  /** The server's first answer: a lone 'N' declines TLS (a StartupMessage follows), a lone 'S' starts it. */
+  server(chunk: Buffer): void {
+    if (this.serverSpoke) return;
+    this.serverSpoke = true;
+    if (chunk.length === 1 && chunk[0] === 0x4e) this.mode = 'untyped';
+    else if (chunk.length === 1 && chunk[0] === 0x53) this.mode = 'opaque';
+  }
 }
 
 /** Delivers chunks to `to` after `delayMs()`, never overtaking an earlier chunk. */
@@ -71,16 +118,19 @@ export async function startDelayProxy(upstream: { host: string; port: number }, 
     open.add(server);
     // Who spoke last on this connection: a client chunk after the server's (or the first) starts a round trip.
     let lastSpeaker: 'client' | 'server' = 'server';
+    const framing = new FrontendFraming();
+    let atBoundary = true;
     delayedPipe(
       client,
       server,
       () => rtt / 2,
       (chunk) => {
         mine.bytesUp += chunk.length;
-        if (lastSpeaker === 'server') {
+        if (lastSpeaker === 'server' && atBoundary) {
           mine.roundTrips += 1;
           mine.perConnection[index] = (mine.perConnection[index] ?? 0) + 1;
         }
+        atBoundary = framing.client(chunk);
         lastSpeaker = 'client';
       },
       () => readyAt + rtt / 2,
@@ -91,6 +141,7 @@ export async function startDelayProxy(upstream: { host: string; port: number }, 
       () => rtt / 2,
       (chunk) => {
         mine.bytesDown += chunk.length;
+        framing.server(chunk);
         lastSpeaker = 'server';
       },
       () => 0,

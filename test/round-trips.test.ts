@@ -4,6 +4,7 @@
 // network sees: connections accepted, and round trips (client→server bursts: a pipelined
 // batch is one, so are the SSLRequest, the startup and the final Terminate).
 import { spawn } from 'node:child_process';
+import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,7 +146,15 @@ describe('round trips at network distance', () => {
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name = 'pgpreflight' AND pid <> pg_backend_pid()");
+    // Between two looks: the first is printed, so its connection is kept, not being opened.
+    await new Promise<void>((resolve) => {
+      const seen = (): void => {
+        if (stdout.includes('\n')) resolve();
+        else child.stdout.once('data', seen);
+      };
+      seen();
+      void exited.then(() => resolve());
+    });
     await cluster().sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgpreflight'");
     const code = await exited;
     expect(stderr).toBe('');
@@ -190,5 +199,50 @@ describe('round trips at network distance', () => {
     expect(counts.connections).toBe(3);
     // SSLRequest, startup, Terminate, and one batch per poll: several polls, one connection.
     expect(counts.perConnection[2]).toBeGreaterThanOrEqual(3 + 5);
+  });
+});
+
+describe('the proxy that counts', () => {
+  it('counts a message split across two writes, with the server speaking in between, as one round trip', async () => {
+    // A fake server: 'N' to the SSLRequest, then one byte back for every chunk it receives.
+    const fake = createServer((socket) => {
+      let first = true;
+      socket.on('data', () => {
+        socket.write(first ? 'N' : 'x');
+        first = false;
+      });
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    const address = fake.address() as AddressInfo;
+    const counting = await startDelayProxy({ host: '127.0.0.1', port: address.port }, 0);
+    const socket = netConnect({ host: '127.0.0.1', port: counting.port });
+    const answers: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => answers.push(chunk));
+    const answered = async (count: number): Promise<void> => {
+      while (answers.length < count) await new Promise((r) => setTimeout(r, 5));
+    };
+    try {
+      const int32 = (n: number): Buffer => {
+        const b = Buffer.alloc(4);
+        b.writeInt32BE(n);
+        return b;
+      };
+      socket.write(Buffer.concat([int32(8), int32(80877103)])); // SSLRequest
+      await answered(1);
+      const params = Buffer.from('user\0postgres\0\0');
+      socket.write(Buffer.concat([int32(8 + params.length), int32(196608), params])); // StartupMessage
+      await answered(2);
+      const text = Buffer.from('SELECT 1\0');
+      const query = Buffer.concat([Buffer.from('Q'), int32(4 + text.length), text]);
+      socket.write(query.subarray(0, 7));
+      await answered(3);
+      socket.write(query.subarray(7));
+      await answered(4);
+      expect(counting.counts().roundTrips).toBe(3);
+    } finally {
+      socket.destroy();
+      await counting.close();
+      await new Promise<void>((resolve) => fake.close(() => resolve()));
+    }
   });
 });

@@ -100,6 +100,8 @@ describe('pgpreflight check (built CLI)', () => {
 describe('errors are one line, exit 2, no stack trace', () => {
   it('a missing table is named', async () => {
     expectOneLineFailure(await runCli(['check', '--url', url(), '--table', 'nope']), /table "nope" not found/);
+    // A near miss: the server's own table names, closest first.
+    expectOneLineFailure(await runCli(['check', '--url', url(), '--table', 'ordres']), /table "ordres" not found.*did you mean --table orders\b/);
   });
 
   it('a refused connection names the fix and never the password', async () => {

@@ -4,6 +4,8 @@
 // raises "permission denied for schema", and for an unqualified name it skips the schemas
 // on the search_path the role may not use and returns NULL, as if the table did not exist.
 import { PreflightError, sqlName } from '../core/errors.js';
+import { parseQualifiedName } from '../core/identifiers.js';
+import { didYouMean } from '../core/text.js';
 import type { TableRequest } from '../core/types.js';
 
 /** Schema-qualified requests ($1, canonical names) whose schema exists but is not usable by the current role. */
@@ -44,7 +46,18 @@ SELECT m.ord, current_database() AS db, current_setting('search_path') AS search
                           n.nspname IN (SELECT schema FROM path) AS on_path
                      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                     WHERE c.relname = m.parts[array_length(m.parts, 1)]
-                      AND c.relkind IN ('r', 'p', 'm', 'f')) f), '[]') AS tables
+                      AND c.relkind IN ('r', 'p', 'm', 'f')) f), '[]') AS tables,
+       -- For "did you mean": tables the role can use, named about as long, in the schema
+       -- asked for (else on the search_path); closeness is judged by the client.
+       COALESCE((SELECT json_agg(s.name) FROM (
+                   SELECT DISTINCT c.relname AS name
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind IN ('r', 'p', 'm', 'f')
+                      AND has_schema_privilege(n.oid, 'USAGE')
+                      AND CASE WHEN array_length(m.parts, 1) = 2 THEN n.nspname = m.parts[1]
+                               ELSE n.nspname IN (SELECT schema FROM path) END
+                      AND abs(length(c.relname) - length(m.parts[array_length(m.parts, 1)])) <= 3
+                    LIMIT 1000) s), '[]') AS similar
   FROM missing m
  ORDER BY m.ord`;
 
@@ -74,6 +87,7 @@ interface DiagnosisRow {
   search_path: string;
   role: string;
   tables: { schema: string; name: string; usable: boolean; on_path: boolean }[];
+  similar?: string[];
 }
 
 /**
@@ -100,7 +114,10 @@ export function missingTablesError(missing: readonly TableRequest[], tables: rea
   if (elsewhere.length > 0) {
     return new PreflightError(`table ${names} not found in ${where}; it exists as ${elsewhere.map((r) => qualified(r.schema, r.name)).join(', ')}: pass the schema-qualified name, e.g. --table ${qualified(elsewhere[0]?.schema as string, elsewhere[0]?.name as string)}`);
   }
-  return new PreflightError(`table ${names} not found in ${where}. Check the name and schema (schema.table), and that --url names the right database`);
+  const similar = diagnosis.find((r) => Number(r.ord) === ord)?.similar ?? [];
+  const asked = parseQualifiedName(first.input);
+  const suggestion = typeof asked === 'string' ? '' : didYouMean(asked.name, similar, (name) => `--table ${asked.schema === undefined ? sqlName(name) : qualified(asked.schema, name)}`);
+  return new PreflightError(`table ${names} not found in ${where}${suggestion}. Check the name and schema (schema.table), and that --url names the right database`);
 }
 
 /**

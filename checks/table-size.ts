@@ -1,3 +1,4 @@
+import { estimateTarget } from '../src/core/estimate.js';
 import type { Finding } from '../src/core/types.js';
 import { formatBytes, formatCount } from '../src/core/units.js';
 import { defineCheck, statusOf } from './types.js';
@@ -22,45 +23,55 @@ export default defineCheck<Option>({
     for (const target of snapshot.targets) {
       const limits = optionsFor(target);
       // Partitioned parents have no storage of their own; their leaves carry the rows.
-      const heaps = target.relations.filter((r) => (r.kind === 'table' || r.kind === 'partition' || r.kind === 'child') && r.relkind !== 'p');
-      const heapBytes = heaps.reduce((sum, r) => sum + r.pages * block, 0);
-      const indexBytes = target.relations.filter((r) => r.kind === 'index').reduce((sum, r) => sum + r.pages * block, 0);
-      const toastBytes = target.relations.filter((r) => r.kind === 'toast').reduce((sum, r) => sum + r.pages * block, 0);
-      const total = heapBytes + indexBytes + toastBytes;
-      const unanalyzed = heaps.filter((r) => r.tuples < 0);
-      const rows = heaps.reduce((sum, r) => sum + Math.max(r.tuples, 0), 0);
-      const details = { rows, heapBytes, indexBytes, toastBytes, totalBytes: total, partitions: heaps.length, neverAnalyzed: unanalyzed.length };
-      const what = `${target.qualifiedName}: ~${formatCount(rows)} rows, ${formatBytes(total)} (heap ${formatBytes(heapBytes)}, indexes ${formatBytes(indexBytes)}, TOAST ${formatBytes(toastBytes)})`;
+      const estimate = estimateTarget(target, block);
+      const { rows, bytes: total, heapBytes, indexBytes, toastBytes } = estimate;
+      const details = {
+        rows,
+        heapBytes,
+        indexBytes,
+        toastBytes,
+        totalBytes: total,
+        totalBytesAtMost: estimate.bytesAtMost,
+        rowSource: estimate.sources.join(' + ') || null,
+        partitions: estimate.heaps.length,
+        neverAnalyzed: estimate.neverAnalyzed.length,
+      };
+      const sizeText = total !== null && heapBytes !== null && toastBytes !== null ? `${formatBytes(total)} (heap ${formatBytes(heapBytes)}, indexes ${formatBytes(indexBytes)}, TOAST ${formatBytes(toastBytes)})` : `size unknown until VACUUM/ANALYZE${estimate.bytesAtMost !== null ? ` (at most ${formatBytes(estimate.bytesAtMost)} of heap and TOAST)` : ''}`;
+      const what = `${target.qualifiedName}: ${rows !== null ? `~${formatCount(rows)} rows` : 'no row estimate'}, ${sizeText}`;
       let severity: Finding['severity'] = 'info';
       const reasons: string[] = [];
-      if (limits.maxRows !== null && rows >= limits.maxRows) reasons.push(`rows at or over --max-rows ${formatCount(limits.maxRows)}`);
-      if (limits.maxSize !== null && total >= limits.maxSize) reasons.push(`size at or over --max-size ${formatBytes(limits.maxSize)}`);
+      if (limits.maxRows !== null && rows !== null && rows >= limits.maxRows) reasons.push(`rows at or over --max-rows ${formatCount(limits.maxRows)}`);
+      if (limits.maxSize !== null && total !== null && total >= limits.maxSize) reasons.push(`size at or over --max-size ${formatBytes(limits.maxSize)}`);
+      // A limit that cannot be checked fails closed: unknown is not small.
+      if (limits.maxRows !== null && rows === null) reasons.push('no row estimate to compare with --max-rows');
+      if (limits.maxSize !== null && total === null && (estimate.bytesAtMost === null || estimate.bytesAtMost >= limits.maxSize)) reasons.push('no byte size to compare with --max-size');
       if (reasons.length > 0) severity = 'fail';
       else {
-        if (limits.rowsWarn !== null && rows >= limits.rowsWarn) reasons.push(`at or over ${formatCount(limits.rowsWarn)} rows`);
-        if (limits.sizeWarn !== null && total >= limits.sizeWarn) reasons.push(`at or over ${formatBytes(limits.sizeWarn)}`);
+        if (limits.rowsWarn !== null && rows !== null && rows >= limits.rowsWarn) reasons.push(`at or over ${formatCount(limits.rowsWarn)} rows`);
+        if (limits.sizeWarn !== null && total !== null && total >= limits.sizeWarn) reasons.push(`at or over ${formatBytes(limits.sizeWarn)}`);
         if (reasons.length > 0) severity = 'warn';
       }
+      const sources = estimate.sources.length > 0 ? `rows from ${estimate.sources.join(' + ')}` : 'no statistics';
       findings.push({
         kind: 'table-size', severity, target: target.qualifiedName, relation: target.qualifiedName,
-        message: `${what}${reasons.length > 0 ? `: ${reasons.join(', ')}` : ''}; estimates from pg_class, as of the last VACUUM/ANALYZE`,
+        message: `${what}${reasons.length > 0 ? `: ${reasons.join(', ')}` : ''}; ${sources}, pages from pg_class as of the last VACUUM/ANALYZE`,
         details,
       });
-      if (unanalyzed.length > 0) {
+      if (estimate.unknown.length > 0) {
         // Without a size decision to make (no threshold set, no migration to weigh it) a
         // missing estimate changes nothing: information. Autovacuum never analyzes a table
         // with fewer than 50 changed rows, so small new tables stay like this for good.
         const decides = migration !== undefined || reasons.length > 0 || limits.rowsWarn !== null || limits.sizeWarn !== null || limits.maxRows !== null || limits.maxSize !== null;
         findings.push({
           kind: 'never-analyzed', severity: severity === 'fail' ? 'fail' : decides ? 'warn' : 'info', target: target.qualifiedName,
-          relation: unanalyzed.map((r) => r.name).join(', '),
-          message: `${unanalyzed.map((r) => r.name).join(', ')} ${unanalyzed.length === 1 ? 'has' : 'have'} never been analyzed or vacuumed: there is no row estimate, and the size may be understated. Run ANALYZE ${target.qualifiedName}`,
+          relation: estimate.unknown.join(', '),
+          message: `${estimate.unknown.join(', ')} ${estimate.unknown.length === 1 ? 'has' : 'have'} never been analyzed or vacuumed and the statistics have no count: there is no row estimate. Run ANALYZE ${target.qualifiedName}`,
           remediation: { sql: `ANALYZE ${target.qualifiedName};`, note: 'collects statistics (takes ShareUpdateExclusiveLock, which does not block reads or writes)' },
         });
       }
     }
     const status = statusOf(findings);
-    const sizes = findings.filter((f) => f.kind === 'table-size').map((f) => `${f.target}: ~${formatCount(Number(f.details?.rows ?? 0))} rows, ${formatBytes(Number(f.details?.totalBytes ?? 0))}`);
-    return { status, summary: sizes.join('; ') + (findings.some((f) => f.kind === 'never-analyzed') ? ' (no estimate: never analyzed)' : ''), findings };
+    const sizes = findings.filter((f) => f.kind === 'table-size').map((f) => `${f.target}: ${typeof f.details?.rows === 'number' ? `~${formatCount(f.details.rows)} rows` : 'no row estimate'}, ${typeof f.details?.totalBytes === 'number' ? formatBytes(f.details.totalBytes) : 'size unknown'}`);
+    return { status, summary: sizes.join('; ') + (findings.some((f) => f.kind === 'never-analyzed') ? ' (no estimate: never analyzed, ANALYZE it)' : ''), findings };
   },
 });

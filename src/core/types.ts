@@ -35,6 +35,19 @@ export interface TargetRelation {
   pages: number;
   /** -1 when never analyzed or vacuumed. */
   tuples: number;
+  /** The cumulative statistics of a table, TOAST table or materialized view; null for indexes and partitioned parents. */
+  stats: RelationStats | null;
+}
+
+/** Counters behind pg_stat_all_tables, since the statistics began (or were last reset). */
+export interface RelationStats {
+  live: number;
+  dead: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  /** pg_stat_have_stats (15+): the statistics system has an entry for it; null on 14, where this cannot be asked. */
+  tracked: boolean | null;
 }
 
 /** A table the gate inspects, as given on the command line or found in a migration. */
@@ -57,6 +70,8 @@ export interface Target {
   lockMode: LockMode;
   /** The table, its partitions and inheritance children (all levels), their indexes and TOAST tables. */
   relations: TargetRelation[];
+  /** This database's cumulative statistics were reset at some point (pg_stat_database.stats_reset; always set on 14). */
+  statsReset: boolean;
 }
 
 export interface Session {

@@ -5,6 +5,7 @@
 // gate is meant to spot (../shared/postgres-facts.md), so sizes come from
 // pg_class.relpages and partitions are walked through pg_inherits, not
 // pg_partition_tree(), which locks every partition.
+import type { VersionedSql } from '../core/sql-versions.js';
 
 /** Server facts and the checker's own privileges. */
 export const SERVER_INFO_SQL = `
@@ -28,8 +29,16 @@ SELECT current_setting('server_version_num')::int AS version_num,
  * name up without locking it, then lists every relation a lock on which counts
  * against the table: itself, its partitions and inheritance children at every level,
  * their indexes, and their TOAST tables and TOAST indexes.
+ *
+ * Row counts come from two places, neither of which opens the table: the planner's
+ * pg_class.reltuples (-1 until the first VACUUM/ANALYZE) and the cumulative statistics
+ * (the counters behind pg_stat_all_tables: n_live_tup, n_tup_ins, ...), which count rows
+ * from the first insert. `tracked` says the statistics system has an entry for the
+ * relation (pg_stat_have_stats, 15+; NULL on 14), `stats_reset` whether this database's
+ * counters were ever reset (then a zero may be a lost count, not an empty table).
  */
-export const TARGETS_SQL = `
+function targetsSql(tracked: string): string {
+  return `
 WITH RECURSIVE input AS (
   SELECT u.ord::int AS ord, u.name, to_regclass(u.name) AS oid
     FROM unnest($1::text[]) WITH ORDINALITY AS u(name, ord)
@@ -60,14 +69,27 @@ WITH RECURSIVE input AS (
 )
 SELECT i.ord, i.name AS input, i.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind,
        quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qualified,
+       (SELECT d.stats_reset IS NOT NULL FROM pg_stat_database d WHERE d.datname = current_database()) AS stats_reset,
        COALESCE((SELECT json_agg(json_build_object(
                    'oid', r.oid::int8, 'name', r.oid::regclass::text, 'kind', r.kind, 'relkind', r.relkind,
-                   'pages', r.relpages, 'tuples', r.reltuples) ORDER BY r.kind, r.oid)
+                   'pages', r.relpages, 'tuples', r.reltuples,
+                   'stats', CASE WHEN r.relkind IN ('r', 'm', 't') THEN json_build_object(
+                     'live', pg_stat_get_live_tuples(r.oid), 'dead', pg_stat_get_dead_tuples(r.oid),
+                     'inserted', pg_stat_get_tuples_inserted(r.oid), 'updated', pg_stat_get_tuples_updated(r.oid),
+                     'deleted', pg_stat_get_tuples_deleted(r.oid), 'tracked', ${tracked}) END) ORDER BY r.kind, r.oid)
                    FROM related r WHERE r.ord = i.ord), '[]') AS relations
   FROM input i
   LEFT JOIN pg_class c ON c.oid = i.oid
   LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
  ORDER BY i.ord`;
+}
+
+export const TARGETS_SQL: VersionedSql = [
+  { since: 140000, sql: targetsSql('NULL::bool') },
+  { since: 150000, sql: targetsSql("pg_stat_have_stats('relation', (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()), r.oid)") },
+  // 18 takes the object id as int8.
+  { since: 180000, sql: targetsSql("pg_stat_have_stats('relation', (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()), r.oid::int8)") },
+];
 
 /**
  * The run's one look at pg_locks and pg_stat_activity, in a single statement. They are

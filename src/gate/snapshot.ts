@@ -23,7 +23,7 @@ import { ACTIVITY_AND_LOCKS_SQL, PIN_CATALOG_SEARCH_PATH_SQL, SERVER_INFO_SQL, T
 import { sqlFor } from '../core/sql-versions.js';
 import { firstError, sendBatch, type Outcome, type Row, type Statement } from './batch.js';
 import { anyQualified, missingTablesError, SCHEMA_USAGE_SQL, schemaUsageError, TABLE_DIAGNOSIS_SQL } from './table-access.js';
-import type { LockRow, PreparedTransaction, ServerInfo, Session, Snapshot, TableRequest, Target, TargetRelation } from '../core/types.js';
+import type { LockRow, PreparedTransaction, RelationStats, ServerInfo, Session, Snapshot, TableRequest, Target, TargetRelation } from '../core/types.js';
 
 export type { TableRequest } from '../core/types.js';
 
@@ -106,6 +106,19 @@ function toLock(row: Row): LockRow {
   };
 }
 
+function toStats(value: unknown): RelationStats | null {
+  if (value === null || typeof value !== 'object') return null;
+  const row = value as Row;
+  return {
+    live: num(row.live),
+    dead: num(row.dead),
+    inserted: num(row.inserted),
+    updated: num(row.updated),
+    deleted: num(row.deleted),
+    tracked: typeof row.tracked === 'boolean' ? row.tracked : null,
+  };
+}
+
 function toPrepared(row: Row): PreparedTransaction {
   return {
     gid: String(row.gid),
@@ -142,6 +155,7 @@ function toTargets(rows: readonly Row[], tables: readonly TableRequest[]): Targe
         relkind: String(rel.relkind),
         pages: num(rel.pages),
         tuples: num(rel.tuples),
+        stats: toStats(rel.stats),
       }),
     );
     return {
@@ -153,6 +167,7 @@ function toTargets(rows: readonly Row[], tables: readonly TableRequest[]): Targe
       relkind,
       lockMode: request.lockMode,
       relations,
+      statsReset: r.stats_reset !== false,
     };
   });
 }
@@ -316,7 +331,7 @@ async function look(client: pg.Client, request: SnapshotRequest, memory: Snapsho
     let targetsAt = -1;
     if (request.tables.length > 0) {
       if (anyQualified(request.tables)) usageAt = first.push({ text: SCHEMA_USAGE_SQL, values: tableValues }) - 1;
-      targetsAt = first.push({ text: TARGETS_SQL, values: tableValues }) - 1;
+      targetsAt = first.push({ text: sqlFor(TARGETS_SQL, reportedVersion ?? 140000), values: tableValues }) - 1;
       first.push({ text: TABLE_DIAGNOSIS_SQL, values: tableValues });
     }
     const guessed = assumed && reportedVersion !== undefined ? planQueries(queries, assumed, reportedVersion) : undefined;

@@ -31,6 +31,8 @@ export interface QueryContext {
   relationOids: readonly number[];
   /** Values of every check's options (selected or not: load reads traffic's --sample), by check id. */
   options: Readonly<Record<string, Readonly<Record<string, number | null>>>>;
+  /** The analyzed --migration, when given (migration-risk reads the schema it names). */
+  migration?: MigrationAnalysis;
 }
 
 export interface CheckQuery {

@@ -52,10 +52,11 @@ await build({
   target: 'node20',
   // Resolved at run time from node_modules: pg's optional native binding, and what loads
   // only on demand anyway (the WASM parser, the config file's parsers, the spinner), so
-  // those keep their own module semantics and gain nothing from bundling.
+  // those keep their own module semantics and gain nothing from bundling (the deparser prints
+  // remediation SQL for --migration only).
   // testcontainers: the tests' container backend (src/clusters/container.ts), which the CLI
   // never starts; kept out even if a command reaches the cluster facade.
-  external: ['pg-native', 'libpg-query', 'pgpass', 'yaml', 'zod', 'ora', 'testcontainers'],
+  external: ['pg-native', 'libpg-query', 'pgsql-deparser', 'pgpass', 'yaml', 'zod', 'ora', 'testcontainers'],
   // Bundled CommonJS (pg, yargs' deps) calls require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __pgpreflightCreateRequire } from 'node:module'; const require = __pgpreflightCreateRequire(import.meta.url);" },
   // `pgpreflight --version` prints this, from any directory and from an installed package.

@@ -1,7 +1,8 @@
 // Regenerates the generated parts of the documentation from the code's metadata (run after
-// `npm run build`): docs/checks.md's check list, docs/json.md's list of finding kinds and the
-// JSON Schema's enum of them.
-// test/readme.test.ts fails when the documents and the metadata disagree.
+// `npm run build`): docs/checks.md's check list, docs/json.md's list of finding kinds, the
+// JSON Schema's enum of them, and the lock table of docs/migration-analysis.md (from
+// src/migration/lock-table.ts).
+// test/readme.test.ts and test/migration-docs.test.ts fail when the documents and the metadata disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,8 @@ function regenerate(file, name, content) {
 
 regenerate('docs/checks.md', 'checks', listChecks('markdown'));
 regenerate('docs/json.md', 'kinds', listFindingKinds());
+const { lockTableMarkdown } = await import(join(root, 'dist', 'src', 'migration', 'lock-table.js'));
+regenerate('docs/migration-analysis.md', 'lock-table', lockTableMarkdown());
 
 const schemaPath = join(root, 'schema', 'report.schema.json');
 const schema = readFileSync(schemaPath, 'utf8');

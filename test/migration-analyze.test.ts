@@ -44,8 +44,8 @@ describe('migration analyzer', () => {
     const analysis = await analyzeSources([{ file: 'm.sql', text: "SET lock_timeout = '5s';\nCREATE INDEX CONCURRENTLY i ON billing.orders (a);\nALTER TABLE billing.orders ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES \"Customers\" (id) NOT VALID;\n" }]);
     expect(analysis.concurrently).toBe(true);
     expect(analysis.tables).toEqual([
-      { input: 'billing.orders', canonical: '"billing"."orders"', lockMode: 'ShareRowExclusiveLock' },
-      { input: '"Customers"', canonical: '"Customers"', lockMode: 'ShareRowExclusiveLock' },
+      { input: 'billing.orders', canonical: '"billing"."orders"', lockMode: 'ShareRowExclusiveLock', fromMigration: true },
+      { input: '"Customers"', canonical: '"Customers"', lockMode: 'ShareRowExclusiveLock', fromMigration: true },
     ]);
     const merged = mergeTableRequests([{ input: 'Customers', canonical: '"Customers"', lockMode: 'AccessExclusiveLock' }], analysis.tables);
     expect(merged.map((t) => [t.canonical, t.lockMode])).toEqual([
@@ -54,19 +54,23 @@ describe('migration analyzer', () => {
     ]);
   });
 
-  it('does not target tables or indexes the migration creates, and work on them is not size-dependent', async () => {
+  it('a table the migration creates is gated only if the server has it; work on it is not size-dependent offline', async () => {
     const analysis = await analyzeSources([
       { file: '001.sql', text: "SET lock_timeout = '5s';\nCREATE TABLE invoices (id int, customer_id int REFERENCES customers (id));\n" },
       { file: '002.sql', text: "SET lock_timeout = '5s';\nCREATE INDEX invoices_c ON invoices (customer_id);\nALTER TABLE invoices ALTER COLUMN id TYPE bigint;\n" },
     ]);
-    expect(analysis.tables.map((t) => t.input)).toEqual(['customers']);
+    expect(analysis.tables).toEqual([
+      { input: 'customers', canonical: '"customers"', lockMode: 'ShareRowExclusiveLock', fromMigration: true },
+      { input: 'invoices', canonical: '"invoices"', lockMode: 'AccessExclusiveLock', fromMigration: true, ifExists: true },
+    ]);
     expect(analysis.statements.flatMap((s) => s.dangers)).toEqual([]);
   });
 
-  it('reports statements it does not know, assuming AccessExclusiveLock on what they name', async () => {
-    const [, grant] = await analyze("SET lock_timeout = '5s';\nGRANT SELECT ON orders TO reporting;\n");
-    expect(grant).toMatchObject({ unknown: true, kinds: ['unknown'], lock: 'AccessExclusiveLock', relations: [expect.objectContaining({ name: 'orders', mode: 'AccessExclusiveLock' })] });
-    expect(dangerKinds(grant)).toContain('unknown-statement');
+  it('knows GRANT locks no table; a DO block that builds its SQL at run time cannot be judged and fails closed', async () => {
+    const [, grant, block] = await analyze("SET lock_timeout = '5s';\nGRANT SELECT ON orders TO reporting;\nDO $$ BEGIN EXECUTE format('ALTER TABLE %I ADD COLUMN x int', 'orders'); END $$;\n");
+    expect(grant).toMatchObject({ unknown: false, relations: [], dangers: [] });
+    expect(block).toMatchObject({ unknown: true, kinds: ['unknown'] });
+    expect(dangerKinds(block)).toEqual(['unknown-statement']);
   });
 
   it('flags CONCURRENTLY and VACUUM inside a transaction block, not outside', async () => {

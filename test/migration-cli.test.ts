@@ -43,7 +43,7 @@ describe('pgpreflight check --migration (built CLI)', () => {
     expect(report.server).toBeNull();
     expect(report.verdict).toBe('fail');
     expect(migrationFindings(report)).toEqual([
-      expect.objectContaining({ kind: 'rewrite', severity: 'fail', file: path, line: 3, query: 'ALTER TABLE orders ALTER COLUMN total TYPE bigint', message: expect.stringMatching(/Instead: .*new column/) }),
+      expect.objectContaining({ kind: 'rewrite', severity: 'fail', file: path, line: 3, query: 'ALTER TABLE orders ALTER COLUMN total TYPE bigint', remediation: expect.objectContaining({ sql: expect.stringMatching(/ALTER TABLE orders ADD COLUMN total_new bigint;/) }) }),
     ]);
   });
 

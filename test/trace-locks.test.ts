@@ -107,7 +107,9 @@ describe('trace against the static lock table', () => {
 
   // Each kind in its own database: a few at a time.
   for (const [kind, example] of Object.entries(EXAMPLES) as [LockRuleKind, (typeof EXAMPLES)[LockRuleKind]][]) {
-    it.concurrent(`${kind}: ${example.sql.slice(0, 70)}`, async () => {
+    it.concurrent(`${kind}: ${example.sql.slice(0, 70)}`, async (context) => {
+      // A statement of a newer major, or one that needs a staged state (an interrupted detach): test/migration-locks.test.ts covers it.
+      if ((example.since !== undefined && cluster().major < example.since) || example.prepare !== undefined) context.skip(`${kind} needs PostgreSQL ${example.since ?? ''} or a staged state`);
       serial += 1;
       const database = `trace_${serial}`;
       await cluster().sql(`CREATE DATABASE ${database} TEMPLATE trace_setup`);

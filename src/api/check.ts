@@ -55,7 +55,23 @@ export async function runCheck(run: CheckRun): Promise<CheckRunResult> {
     const migrationPaths = listOfPaths(run.args.migration);
     // The parser (WASM) loads only when a migration is given.
     const migrationModule = migrationPaths.length > 0 ? await import('../migration/index.js') : undefined;
-    const migration = migrationModule ? await migrationModule.analyzeMigrations(migrationPaths, run.stdin) : undefined;
+    const history = listOfPaths(run.args.history);
+    if (!migrationModule && (run.args.runner !== undefined || run.args['in-transaction'] !== undefined || run.args.since !== undefined || history.length > 0)) {
+      throw new PreflightError('--runner, --in-transaction, --since and --history describe a migration: pass it with --migration <file or directory>');
+    }
+    const migration = migrationModule
+      ? await migrationModule.analyzeMigrations(migrationPaths, {
+          ...(run.stdin ? { stdin: run.stdin } : {}),
+          ...(run.args.runner !== undefined ? { runner: String(run.args.runner) } : {}),
+          ...(run.args['in-transaction'] === true ? { inTransaction: true } : {}),
+          ...(run.args.since !== undefined ? { since: String(run.args.since) } : {}),
+          history,
+        })
+      : undefined;
+    // A gate with no table to look at and no statement to judge has looked at nothing.
+    if (migration && migration.statements.every((s) => ['VariableSetStmt', 'VariableShowStmt', 'TransactionStmt'].includes(s.nodeType)) && listOfTables(run.args.table).length === 0) {
+      throw new PreflightError(`--migration ${migrationPaths.join(' ')}: no statement to judge (${migration.files.length} file(s), ${migration.statements.length} statement(s), all SET or transaction control) and no --table: there is nothing for the gate to look at`);
+    }
     if (run.args.offline === true) {
       if (!migration) throw new PreflightError('--offline needs --migration <file.sql>: it analyzes the migration without a server');
       const { offlineGate, offlineReport } = await import('../gate/offline.js');

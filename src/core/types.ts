@@ -56,6 +56,10 @@ export interface TableRequest {
   /** The canonical quoted name from the identifier parser. */
   canonical: string;
   lockMode: LockMode;
+  /** The migration creates this table: gate it when the server already has it, else it is new (nothing to gate). */
+  ifExists?: boolean;
+  /** Read from a migration (not --table): a view or sequence it names is not gated rather than refused. */
+  fromMigration?: boolean;
 }
 
 export interface Target {

@@ -47,9 +47,14 @@ function canonicalOverrideName(key: string): string {
   const parsed = parseQualifiedName(key);
   return typeof parsed === 'string' ? quoteIdentifier(key) : canonicalName(parsed);
 }
+/** Checks that only look at the targets: with no target (a migration that only creates new relations) they have nothing to say. */
+const TARGET_CHECKS: ReadonlySet<string> = new Set(['ddl-in-progress', 'idle-in-transaction', 'invalid-indexes', 'locks', 'long-running-queries', 'table-size', 'traffic']);
 
 export function evaluateChecks(snapshot: Snapshot, request: Pick<RunRequest, 'checks' | 'options' | 'tableOptions' | 'concurrently' | 'migration' | 'migrationSession'>): CheckResult[] {
   return request.checks.map((check) => {
+    if (snapshot.targets.length === 0 && request.migration && TARGET_CHECKS.has(check.id)) {
+      return { id: check.id, title: check.title, status: 'skip' as Status, summary: 'no existing table to gate: the migration only touches relations it creates', findings: [] };
+    }
     const options = request.options[check.id] ?? {};
     const optionsFor = (target: Target): Record<string, number | null> => {
       const override = request.tableOptions?.[target.qualifiedName]?.[check.id];
@@ -91,6 +96,7 @@ export async function runOnce(request: RunRequest): Promise<RunResult> {
           options: request.options,
           statementTimeoutMs: Math.max(100, deadline - Date.now()),
           queries: [...BLOCKING_TREE_QUERIES, ...(overrideKeys.length === 0 ? [] : [{ ...TABLE_OVERRIDES_QUERY, params: () => [overrideKeys, overrideKeys.map(canonicalOverrideName)] }])],
+          ...(request.migration ? { migration: request.migration } : {}),
         },
         memory,
       ),

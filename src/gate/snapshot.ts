@@ -48,6 +48,8 @@ export interface SnapshotRequest {
   statementTimeoutMs: number;
   /** Extra reads a caller other than a check needs in the same transaction (e.g. the blocking tree). */
   queries?: readonly CheckQuery[];
+  /** The analyzed --migration, for the queries that read the schema it names. */
+  migration?: QueryContext['migration'];
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -236,8 +238,8 @@ interface PlannedQuery {
   statement: Statement;
 }
 
-function contextOf(targets: readonly Target[], options: QueryContext['options']): QueryContext {
-  return { targets, relationOids: [...new Set(targets.flatMap((t) => t.relations.map((r) => r.oid)))], options };
+function contextOf(targets: readonly Target[], options: QueryContext['options'], migration?: QueryContext['migration']): QueryContext {
+  return { targets, relationOids: [...new Set(targets.flatMap((t) => t.relations.map((r) => r.oid)))], options, ...(migration ? { migration } : {}) };
 }
 
 /** The queries to read, first the activity, then the checks' and the caller's in order; one per name, those whose `when` holds. */
@@ -315,9 +317,9 @@ async function look(client: pg.Client, request: SnapshotRequest, memory: Snapsho
     !mayAssume || reportedVersion === undefined
       ? undefined
       : request.tables.length === 0
-        ? contextOf([], request.options)
+        ? contextOf([], request.options, request.migration)
         : memory?.targets !== undefined && memory.tablesKey === tablesKey
-          ? contextOf(memory.targets, request.options)
+          ? contextOf(memory.targets, request.options, request.migration)
           : undefined;
   if (memory) memory.targets = undefined;
   // Whether the transaction stays open after the reads: a check samples over a window or reads twice.
@@ -353,11 +355,14 @@ async function look(client: pg.Client, request: SnapshotRequest, memory: Snapsho
       const usage = schemaUsageError(rowsOf(outcomes[usageAt]), request.tables);
       if (usage) throw usage;
       const targetRows = rowsOrThrow(outcomes[targetsAt]);
-      const missing = targetRows.filter((r) => r.oid === null).map((r) => request.tables[num(r.ord) - 1] as TableRequest);
+      // A table the migration itself creates is only a target when it already exists.
+      const missing = targetRows.filter((r) => r.oid === null && request.tables[num(r.ord) - 1]?.ifExists !== true).map((r) => request.tables[num(r.ord) - 1] as TableRequest);
       if (missing.length > 0) throw missingTablesError(missing, request.tables, rowsOf(outcomes[targetsAt + 1]));
-      targets = toTargets(targetRows, request.tables);
+      // A relation a migration only reads may be a view or a sequence: nothing to gate there.
+      const gated = targetRows.filter((r) => r.oid !== null && !(request.tables[num(r.ord) - 1]?.fromMigration === true && !['r', 'p', 'm', 'f'].includes(String(r.relkind))));
+      targets = toTargets(gated, request.tables);
     }
-    const context = contextOf(targets, request.options);
+    const context = contextOf(targets, request.options, request.migration);
     const planned = planQueries(queries, context, server.versionNum);
 
     let results: Outcome[];

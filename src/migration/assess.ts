@@ -1,22 +1,29 @@
-// Turns analyzed migration statements into findings: per statement, the lock, the tables
-// with their live size (when a server was read), the danger and the safe sequence. Pure:
+// Turns judged migration statements into findings: per statement, the locks, the tables with
+// their live size (when a server was read), the danger, and the safe sequence as SQL. Pure:
 // the migration-risk check calls it with sizes from the snapshot, --offline without.
+import { estimateTarget, type TableEstimate } from '../core/estimate.js';
 import type { Finding, Severity, Status, Target } from '../core/types.js';
 import { formatBytes, formatCount } from '../core/units.js';
-import { estimateTarget, type TableEstimate } from '../core/estimate.js';
-import { blocksWrites, isSql, type Danger, type LockedRelation, type MigrationStatement } from './analyze.js';
+import type { LockedRelation } from './ast.js';
+import type { Danger, MigrationStatement } from './judge.js';
 import type { MigrationAnalysis } from './index.js';
+import { isSql } from './parse.js';
+import { remedyFor } from './remediation.js';
 
 export interface Thresholds {
   maxSize: number | null;
   maxRows: number | null;
 }
 
-/** Looks a migration's relation up among the snapshot's targets; null when there is no such target. */
-export type SizeLookup = (relation: LockedRelation) => TableEstimate | null;
+/** Looks a relation (canonical name) up among the snapshot's targets; null when there is no such target. */
+export type SizeLookup = (canonical: string) => TableEstimate | null;
 
-export function targetFor(targets: readonly Target[], relation: LockedRelation): Target | undefined {
-  return targets.find((t) => t.name === relation.name && (relation.schema === null || t.schema === relation.schema));
+const quoted = (s: string): string => `"${s.replace(/"/g, '""')}"`;
+
+/** The target a migration relation (canonical name, as the analyzer spells it) resolved to. */
+export function targetFor(targets: readonly Target[], relation: LockedRelation | string): Target | undefined {
+  const canonical = typeof relation === 'string' ? relation : relation.canonical;
+  return targets.find((t) => canonical === `${quoted(t.schema)}.${quoted(t.name)}` || canonical === quoted(t.name));
 }
 
 /** The same estimate as the table-size check: the catalog and the cumulative statistics, never the size functions (they lock). */
@@ -51,41 +58,54 @@ function judgeSize(size: TableEstimate, thresholds: Thresholds): SizeVerdict {
   return { kind: 'small' };
 }
 
-function severityOf(danger: Danger, statement: MigrationStatement, sizes: SizeLookup | null, thresholds: Thresholds): { severity: Severity; why: string; analyze?: string[] } {
-  // The tables whose rows are read or rewritten under a write-blocking lock (the new partition for ATTACH).
-  const affected = statement.relations.filter((r) => r.role !== 'referenced' && blocksWrites(r.mode) && !statement.newRelations.includes(r.canonical));
+interface Judged {
+  severity: Severity;
+  why: string;
+  /** Tables to ANALYZE before the size decision can be made. */
+  analyze?: string[];
+}
+
+function displayOf(statement: MigrationStatement, canonical: string): string {
+  return [...statement.held, ...statement.relations, ...statement.work.map((w) => w.relation)].find((r) => r.canonical === canonical)?.display ?? canonical;
+}
+
+function severityOf(danger: Danger, statement: MigrationStatement, sizes: SizeLookup | null, thresholds: Thresholds): Judged {
   switch (danger.kind) {
     case 'rewrite':
     case 'scan-under-lock': {
       if (!sizes) return { severity: 'fail', why: 'offline: the table size is unknown, assumed large' };
-      const measured = affected.map((r) => ({ relation: r, size: sizes(r) })).filter((m): m is { relation: LockedRelation; size: TableEstimate } => m.size !== null);
-      if (measured.length === 0) return { severity: 'info', why: 'the table does not exist yet on the server (the migration creates it)' };
-      const judged = measured.map((m) => ({ ...m, verdict: judgeSize(m.size, thresholds) }));
+      const relations = danger.relations ?? [];
+      const measured = relations.map((canonical) => ({ canonical, display: displayOf(statement, canonical), size: sizes(canonical) }));
+      // A relation that is not a target (an index, a table of an index): its size cannot be read, so it is assumed large.
+      const unmeasured = measured.filter((m) => m.size === null);
+      if (unmeasured.length > 0) return { severity: 'fail', why: `the size of ${unmeasured.map((m) => m.display).join(', ')} is not known to the gate, assumed large` };
+      const judged = measured.map((m) => ({ ...m, verdict: judgeSize(m.size as TableEstimate, thresholds) }));
       const over = judged.filter((m) => m.verdict.kind === 'over');
-      if (over.length > 0) return { severity: 'fail', why: over.map((m) => `${m.relation.display}: ${describeSize(m.size)}, ${(m.verdict as { reason: string }).reason}`).join('; ') };
+      if (over.length > 0) return { severity: 'fail', why: over.map((m) => `${m.display}: ${describeSize(m.size as TableEstimate)}, ${(m.verdict as { reason: string }).reason}`).join('; ') };
       const unknown = judged.filter((m) => m.verdict.kind === 'unknown');
       if (unknown.length > 0) {
         return {
           severity: 'fail',
-          why: unknown.map((m) => `${m.relation.display}: ${describeSize(m.size)}: ${(m.verdict as { reason: string }).reason}`).join('; '),
-          analyze: unknown.map((m) => m.relation.display),
+          why: unknown.map((m) => `${m.display}: ${describeSize(m.size as TableEstimate)}: ${(m.verdict as { reason: string }).reason}`).join('; '),
+          analyze: unknown.map((m) => m.display),
         };
       }
-      return { severity: 'info', why: `small enough: ${measured.map((m) => `${m.relation.display} ${describeSize(m.size)}`).join('; ')}` };
+      return { severity: 'info', why: `small enough: ${measured.map((m) => `${m.display} ${describeSize(m.size as TableEstimate)}`).join('; ')}` };
     }
     case 'fails-on-existing-rows': {
       if (!sizes) return { severity: 'warn', why: 'offline: fails unless the table is empty' };
-      const measured = affected.map((r) => ({ relation: r, size: sizes(r) })).filter((m): m is { relation: LockedRelation; size: TableEstimate } => m.size !== null);
-      const unknown = measured.filter((m) => m.size.rows === null);
-      if (unknown.length > 0) return { severity: 'fail', why: `whether ${unknown.map((m) => m.relation.display).join(', ')} has rows is unknown (never analyzed)`, analyze: unknown.map((m) => m.relation.display) };
-      if (measured.some((m) => (m.size.rows ?? 0) > 0 || (m.size.bytes ?? 0) > 0)) return { severity: 'fail', why: 'the table has rows' };
+      const measured = (danger.relations ?? []).map((canonical) => ({ display: displayOf(statement, canonical), size: sizes(canonical) }));
+      const unknown = measured.filter((m) => m.size === null || m.size.rows === null);
+      if (unknown.length > 0) return { severity: 'fail', why: `whether ${unknown.map((m) => m.display).join(', ')} has rows is unknown (never analyzed)`, analyze: unknown.map((m) => m.display) };
+      if (measured.some((m) => (m.size?.rows ?? 0) > 0 || (m.size?.bytes ?? 0) > 0)) return { severity: 'fail', why: 'the table has rows' };
       return { severity: 'warn', why: 'the table looks empty now' };
     }
     case 'concurrently-in-transaction':
       return { severity: 'fail', why: 'PostgreSQL rejects it inside a transaction block' };
+    case 'unknown-statement':
+      return { severity: 'fail', why: '' };
     case 'lock-timeout-missing':
     case 'avoidable-strong-lock':
-    case 'unknown-statement':
       return { severity: 'warn', why: '' };
   }
 }
@@ -94,11 +114,11 @@ function where(statement: MigrationStatement): string {
   return `${statement.file}:${statement.line}`;
 }
 
-function sizesText(statement: MigrationStatement, sizes: SizeLookup | null): string {
+function locksText(statement: MigrationStatement, sizes: SizeLookup | null): string {
   if (statement.relations.length === 0) return 'no existing table';
   return statement.relations
     .map((r) => {
-      const size = sizes?.(r);
+      const size = sizes?.(r.canonical);
       return `${r.display} ${r.mode}${size ? ` (${describeSize(size)})` : ''}`;
     })
     .join(', ');
@@ -110,10 +130,10 @@ export interface Assessment {
   findings: Finding[];
 }
 
-/** Findings for every statement of the migration. `sizes` is null for --offline. */
-export function assessMigration(analysis: MigrationAnalysis, sizes: SizeLookup | null, thresholds: Thresholds): Assessment {
+/** Findings for every statement of the migration. `sizes` is null for --offline; `statements` defaults to the analysis's own. */
+export function assessMigration(analysis: MigrationAnalysis, sizes: SizeLookup | null, thresholds: Thresholds, statements: readonly MigrationStatement[] = analysis.statements): Assessment {
   const findings: Finding[] = [];
-  for (const statement of analysis.statements) {
+  for (const statement of statements) {
     const common: Partial<Finding> = {
       file: statement.file,
       line: statement.line,
@@ -129,38 +149,47 @@ export function assessMigration(analysis: MigrationAnalysis, sizes: SizeLookup |
       mayRunInTransaction: statement.mayRunInTransaction,
       concurrently: statement.concurrently,
       inTransactionBlock: statement.inTransactionBlock,
+      transaction: statement.transaction,
+      held: statement.held.map((h) => `${h.display} ${h.mode}`).join(', ') || null,
       unknown: statement.unknown,
+      source: statement.source,
+      notes: statement.notes.join('; ') || null,
     };
     if (statement.dangers.length === 0) {
       if (statement.relations.length === 0 && !statement.unknown) continue;
-      findings.push({ kind: 'statement', severity: 'info', message: `${where(statement)}: ${sizesText(statement, sizes)}`, ...common, details });
+      findings.push({ kind: 'statement', severity: 'info', message: `${where(statement)}: ${locksText(statement, sizes)}${statement.notes.length > 0 ? ` (${statement.notes.join('; ')})` : ''}`, ...common, details });
       continue;
     }
     for (const danger of statement.dangers) {
       const { severity, why, analyze } = severityOf(danger, statement, sizes, thresholds);
+      const remedy = remedyFor(danger, statement, analysis.runner);
       const remediation = analyze
-        ? { sql: analyze.map((t) => `ANALYZE ${t};`).join('\n'), note: `collects the statistics the size decision needs (ShareUpdateExclusiveLock: reads and writes continue); then run the gate again${danger.safe ? `. If the table is large: ${danger.safe}` : ''}` }
-        : danger.safe && isSql(danger.safe)
-          ? { sql: danger.safe, note: `safe sequence for: ${statement.excerpt}` }
+        ? { sql: analyze.map((t) => `ANALYZE ${t};`).join('\n'), note: `collects the statistics the size decision needs (ShareUpdateExclusiveLock: reads and writes continue); then run the gate again${remedy?.sql ? `. If the table is large:\n${remedy.sql}` : danger.safe ? `. If the table is large: ${danger.safe}` : ''}` }
+        : remedy?.sql !== undefined && isSql(remedy.sql)
+          ? { sql: remedy.sql, note: remedy.note }
           : undefined;
       findings.push({
         kind: danger.kind,
         severity,
-        // A safe sequence that is SQL is the remediation; one in words is advice in the message.
-        message: `${where(statement)}: ${danger.message}${why ? ` (${why})` : ''}; locks ${sizesText(statement, sizes)}${danger.safe && !isSql(danger.safe) ? `. Instead: ${danger.safe}` : ''}`,
+        message: `${where(statement)}: ${danger.message}${why ? ` (${why})` : ''}; locks ${locksText(statement, sizes)}${!remediation && remedy ? `. Instead: ${remedy.note}` : ''}`,
         ...common,
         ...(remediation ? { remediation } : {}),
-        details,
+        details: { ...details, advice: remedy?.note ?? danger.safe ?? null },
       });
     }
+  }
+  for (const skipped of analysis.skipped) {
+    findings.push({ kind: 'skipped', severity: 'info', message: `${skipped.file}:${skipped.line}: not given to the parser: ${skipped.what}`, file: skipped.file, line: skipped.line });
   }
   let status: Status = 'pass';
   for (const f of findings) if (ORDER.indexOf(STATUS_OF[f.severity]) > ORDER.indexOf(status)) status = STATUS_OF[f.severity];
   const dangerous = findings.filter((f) => f.severity !== 'info');
-  const statementCount = analysis.statements.length;
+  const statementCount = statements.length;
+  const fileCount = analysis.files.length;
+  const history = analysis.historyFiles.length > 0 ? `, ${analysis.historyFiles.length} history file(s) read for the schema` : '';
   const summary =
     dangerous.length === 0
-      ? `${statementCount} statement(s) in ${analysis.files.length} file(s): no lock or rewrite danger${sizes ? ' at the live table sizes' : ''}`
+      ? `${statementCount} statement(s) in ${fileCount} file(s)${history}: no lock or rewrite danger${sizes ? ' at the live table sizes' : ''} (runner: ${analysis.runner.name})`
       : `${dangerous.length} danger(s) in ${statementCount} statement(s): ${dangerous
           .slice(0, 3)
           .map((f) => `${f.file}:${f.line} ${f.kind}`)

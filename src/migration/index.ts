@@ -1,92 +1,212 @@
-// `check --migration <path>`: read the migration files (a file, a directory's .sql files
-// in name order, or `-` for stdin), analyze every statement, and turn the result into the
-// tables and lock modes the live checks gate on.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+// `check --migration <path>`: read the migration files (a file, a directory in the order its
+// tool applies it, or `-` for stdin), parse every statement with PostgreSQL's parser, judge
+// them as PostgreSQL runs them (transactions, the runner's wrapping, the schema so far), and
+// turn the result into the tables and lock modes the live checks gate on. With a server the
+// judgement is made again on the server's schema (judgeOnServer, called by migration-risk).
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { PreflightError } from '../core/errors.js';
 import { strongerLock } from '../core/lock-modes.js';
-import type { TableRequest } from '../core/types.js';
-import { analyzeSource, loadParser, type MigrationSource, type MigrationStatement } from './analyze.js';
+import type { TableRequest, Target } from '../core/types.js';
+import { judge, type JudgedFile, type MigrationStatement, type Overlay } from './judge.js';
+import { readMigrationInput, type InputOptions, type MigrationFile } from './input.js';
+import { loadDeparser, loadParser, parseStatements, prepareText, type MigrationSource, type ParsedStatement, type Skipped } from './parse.js';
+import { detectRunner, runnerByName, RUNNER_NAMES, RUNNERS, type Runner } from './runners.js';
+import { Schema } from './schema.js';
 
-export type { Danger, DangerKind, LockedRelation, MigrationSource, MigrationStatement } from './analyze.js';
-export { analyzeSource, blocksWrites, loadParser } from './analyze.js';
+export type { LockedRelation, RelationRole } from './ast.js';
+export type { Danger, DangerKind, MigrationStatement, Overlay, TracedFacts, TransactionKind } from './judge.js';
+export type { MigrationSource, Skipped } from './parse.js';
+export type { Runner } from './runners.js';
+export { blocksWrites } from './judge.js';
+export { loadParser } from './parse.js';
+export { RUNNER_NAMES, RUNNERS } from './runners.js';
 
 export interface MigrationAnalysis {
+  /** The pending files, judged. */
   files: string[];
+  /** Files read for the schema only (--since, --history). */
+  historyFiles: string[];
   statements: MigrationStatement[];
   /** One request per relation, with the strongest mode any statement takes on it. */
   tables: TableRequest[];
   /** Some statement has the CREATE INDEX CONCURRENTLY semantics. */
   concurrently: boolean;
+  /** What was not given to the parser: psql meta-commands, COPY data, down sections, a BOM. */
+  skipped: Skipped[];
+  /** Files a directory held that are not run: down/undo scripts. */
+  ignored: string[];
+  runner: Runner;
+  /** Where the runner came from. */
+  runnerSource: 'flag' | 'detected';
+  /** The parsed files, to judge again with a server's schema or a trace. */
+  prepared: JudgedFile[];
+  /** Type and function names the statements use, for the server-schema query. */
+  names: { types: string[]; functions: string[] };
 }
 
-async function readStdin(stdin: NodeJS.ReadableStream | undefined): Promise<string> {
-  if (!stdin) throw new PreflightError('--migration -: there is no standard input to read; pass a file path instead');
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+export interface AnalyzeOptions extends InputOptions {
+  /** A runner name (see RUNNERS), `auto` to detect it, or undefined for auto. */
+  runner?: string;
+  /** Shorthand for --runner transaction. */
+  inTransaction?: boolean;
 }
 
-/** The sources behind each --migration argument, in order. */
-export async function readMigrationSources(paths: readonly string[], stdin?: NodeJS.ReadableStream): Promise<MigrationSource[]> {
-  const sources: MigrationSource[] = [];
-  for (const path of paths) {
-    if (path === '-') {
-      sources.push({ file: '<stdin>', text: await readStdin(stdin) });
-      continue;
-    }
-    let info;
-    try {
-      info = await stat(path);
-    } catch (error) {
-      throw new PreflightError(`--migration ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}; pass a .sql file, a directory of them, or - for stdin`, { cause: error });
-    }
-    if (info.isDirectory()) {
-      const names = (await readdir(path)).filter((n) => n.endsWith('.sql')).sort();
-      if (names.length === 0) throw new PreflightError(`--migration ${path}: the directory has no .sql files`);
-      for (const name of names) sources.push({ file: join(path, name), text: await readFile(join(path, name), 'utf8') });
-    } else {
-      sources.push({ file: path, text: await readFile(path, 'utf8') });
-    }
+function runnerFor(options: AnalyzeOptions, paths: readonly string[], markers: readonly string[]): { runner: Runner; source: 'flag' | 'detected' } {
+  if (options.inTransaction && options.runner !== undefined && options.runner !== 'auto' && options.runner !== 'transaction') {
+    throw new PreflightError(`--in-transaction and --runner ${options.runner} disagree: --in-transaction means --runner transaction`);
   }
-  return sources;
+  if (options.inTransaction) return { runner: RUNNERS.transaction as Runner, source: 'flag' };
+  if (options.runner === undefined || options.runner === 'auto') return { runner: detectRunner(paths, markers), source: 'detected' };
+  const runner = runnerByName(options.runner);
+  if (!runner) throw new PreflightError(`--runner ${options.runner}: unknown; use one of ${RUNNER_NAMES.join(', ')}`);
+  return { runner, source: 'flag' };
 }
 
-/** Analyzes parsed sources into statements and table requests. */
-export async function analyzeSources(sources: readonly MigrationSource[]): Promise<MigrationAnalysis> {
-  await loadParser();
-  const created = new Set<string>();
-  const statements = sources.flatMap((source) => analyzeSource(source, created));
+/** Every name a parse tree mentions that the server can describe: type names and called functions. */
+function collectNames(statements: readonly ParsedStatement[]): { types: string[]; functions: string[] } {
+  const types = new Set<string>();
+  const functions = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      value.forEach(visit);
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    const record = value as Record<string, unknown>;
+    const typeName = record.TypeName as Record<string, unknown> | undefined;
+    const names = (node: unknown): string[] =>
+      (Array.isArray(node) ? node : []).map((n) => (n as { String?: { sval?: string } }).String?.sval).filter((s): s is string => typeof s === 'string');
+    if (record.typeName && typeof record.typeName === 'object') {
+      const parts = names((record.typeName as Record<string, unknown>).names);
+      if (parts.length > 0 && parts[0] !== 'pg_catalog') types.add(parts.join('.'));
+    }
+    if (typeName) {
+      const parts = names(typeName.names);
+      if (parts.length > 0 && parts[0] !== 'pg_catalog') types.add(parts.join('.'));
+    }
+    const call = record.FuncCall as Record<string, unknown> | undefined;
+    if (call) {
+      const parts = names(call.funcname);
+      const last = parts.at(-1);
+      if (last) functions.add(last);
+    }
+    for (const child of Object.values(record)) visit(child);
+  };
+  for (const s of statements) visit(s.node);
+  return { types: [...types].slice(0, 1000), functions: [...functions].slice(0, 1000) };
+}
+
+async function prepareFile(file: MigrationFile | (MigrationSource & { history?: boolean; noTransaction?: boolean }), depth = 0): Promise<JudgedFile> {
+  const prepared = prepareText(file.file, file.text);
+  const statements: ParsedStatement[] = parseStatements(file.file, file.text, prepared);
+  const skipped = [...prepared.skipped];
+  // psql \i and \ir: the included file's statements run at that point, in the same session.
+  if (prepared.includes.length > 0) {
+    const merged: ParsedStatement[] = [];
+    let next = 0;
+    const positioned = statements as (ParsedStatement & { at?: number })[];
+    for (const include of prepared.includes) {
+      while (next < positioned.length && (positioned[next]?.at ?? 0) < include.at) merged.push(positioned[next++] as ParsedStatement);
+      const base = include.relative || file.file === '<stdin>' ? dirname(resolve(file.file === '<stdin>' ? '.' : file.file)) : process.cwd();
+      const path = resolve(base, include.path);
+      let text: string | undefined;
+      if (depth < 8) text = await readFile(path, 'utf8').catch(() => undefined);
+      if (text === undefined) {
+        throw new PreflightError(`${file.file}:${include.line}: psql \\${include.relative ? 'ir' : 'i'} ${include.path}: ${depth >= 8 ? 'includes nest too deep' : `cannot read ${path}`}; pass the included file's statements too, or run from the directory psql runs from`);
+      }
+      const inner = await prepareFile({ file: path, text, history: file.history, noTransaction: file.noTransaction }, depth + 1);
+      merged.push(...inner.statements);
+      skipped.push(...inner.skipped);
+    }
+    while (next < positioned.length) merged.push(positioned[next++] as ParsedStatement);
+    return { file: file.file, statements: merged, history: file.history ?? false, skipped, markers: prepared.markers, noTransaction: file.noTransaction ?? false };
+  }
+  return { file: file.file, statements, history: file.history ?? false, skipped, markers: prepared.markers, noTransaction: file.noTransaction ?? false };
+}
+
+/** The tables the gate resolves: every relation a pending statement locks, except indexes, views and sequences. */
+function tableRequests(statements: readonly MigrationStatement[], created: ReadonlySet<string>): TableRequest[] {
   const tables = new Map<string, TableRequest>();
   for (const statement of statements) {
     for (const rel of statement.relations) {
-      // Relations the migration itself creates do not exist yet on the live server; indexes
-      // cannot be targets (the gate resolves tables), so index statements are reported by the
-      // migration-risk check instead.
-      if (statement.newRelations.includes(rel.canonical) || rel.role === 'index') continue;
+      if (rel.role === 'index' || rel.role === 'view' || rel.role === 'sequence') continue;
       const existing = tables.get(rel.canonical);
-      tables.set(rel.canonical, existing ? { ...existing, lockMode: strongerLock(existing.lockMode, rel.mode) } : { input: rel.display, canonical: rel.canonical, lockMode: rel.mode });
+      // A table the migration creates is gated only if it already exists on the server (the
+      // CREATE is history the input repeats); absent, it is new and holds no traffic.
+      const ifExists = created.has(rel.canonical);
+      tables.set(rel.canonical, existing ? { ...existing, lockMode: strongerLock(existing.lockMode, rel.mode) } : { input: rel.display, canonical: rel.canonical, lockMode: rel.mode, fromMigration: true, ...(ifExists ? { ifExists } : {}) });
     }
   }
+  return [...tables.values()];
+}
+
+/** Analyzes parsed sources into statements and table requests. */
+export async function analyzeSources(sources: readonly (MigrationSource | MigrationFile)[], options: AnalyzeOptions = {}, ignored: string[] = []): Promise<MigrationAnalysis> {
+  await Promise.all([loadParser(), loadDeparser()]);
+  const prepared: JudgedFile[] = [];
+  for (const source of sources) prepared.push(await prepareFile(source));
+  const pending = prepared.filter((f) => !f.history);
+  const { runner, source: runnerSource } = runnerFor(options, pending.map((f) => f.file), pending.flatMap((f) => f.markers));
+  const statements = judge(prepared, { runner, schema: new Schema() });
+  const created = new Set(statements.flatMap((s) => s.creates));
   return {
-    files: sources.map((s) => s.file),
+    files: pending.map((f) => f.file),
+    historyFiles: prepared.filter((f) => f.history).map((f) => f.file),
     statements,
-    tables: [...tables.values()],
+    tables: tableRequests(statements, created),
     concurrently: statements.some((s) => s.concurrently),
+    skipped: prepared.flatMap((f) => f.skipped),
+    ignored,
+    runner,
+    runnerSource,
+    prepared,
+    names: collectNames(prepared.flatMap((f) => f.statements)),
   };
 }
 
-/** Reads and analyzes every --migration argument. */
-export async function analyzeMigrations(paths: readonly string[], stdin?: NodeJS.ReadableStream): Promise<MigrationAnalysis> {
-  return analyzeSources(await readMigrationSources(paths, stdin));
+/** The files every --migration argument means, in order (a directory in the order its tool applies it), with their text. */
+export async function readMigrationSources(paths: readonly string[], stdin?: NodeJS.ReadableStream): Promise<MigrationSource[]> {
+  const input = await readMigrationInput(paths, stdin ? { stdin } : {});
+  return input.files.filter((f) => !f.history).map((f) => ({ file: f.file, text: f.text }));
 }
 
-/** --table requests and the migration's, one per table, the stronger mode winning. */
+/** Reads and analyzes every --migration argument. */
+export async function analyzeMigrations(paths: readonly string[], options: AnalyzeOptions | NodeJS.ReadableStream = {}): Promise<MigrationAnalysis> {
+  const opts: AnalyzeOptions = 'pipe' in options || 'read' in options ? { stdin: options as NodeJS.ReadableStream } : (options as AnalyzeOptions);
+  const input = await readMigrationInput(paths, opts);
+  return analyzeSources(input.files, opts, input.ignored);
+}
+
+/**
+ * Judges the migration again on the server's schema: column types, constraints, indexes and
+ * TimeZone from the catalogs. History files are not replayed (the server already has them);
+ * a relation is new only when the migration creates it and the server does not have it.
+ */
+export function judgeOnServer(analysis: MigrationAnalysis, schema: Schema, targets: readonly Target[], overlay?: Overlay): MigrationStatement[] {
+  const present = (canonical: string): boolean =>
+    targets.some((t) => {
+      const quoted = (s: string): string => `"${s.replace(/"/g, '""')}"`;
+      return canonical === `${quoted(t.schema)}.${quoted(t.name)}` || canonical === quoted(t.name);
+    });
+  return judge(
+    analysis.prepared.filter((f) => !f.history),
+    { runner: analysis.runner, schema: schema.clone(), isNew: (canonical, createdByPending) => createdByPending && !present(canonical), ...(overlay ? { overlay } : {}) },
+  );
+}
+
+/** --table requests and the migration's, one per table, the stronger mode winning; `ifExists` only when every request has it. */
 export function mergeTableRequests(given: readonly TableRequest[], fromMigration: readonly TableRequest[]): TableRequest[] {
   const merged = new Map<string, TableRequest>();
   for (const request of [...given, ...fromMigration]) {
     const existing = merged.get(request.canonical);
-    merged.set(request.canonical, existing ? { ...existing, lockMode: strongerLock(existing.lockMode, request.lockMode) } : request);
+    if (!existing) {
+      merged.set(request.canonical, request);
+      continue;
+    }
+    const ifExists = existing.ifExists === true && request.ifExists === true;
+    const fromMigration = existing.fromMigration === true && request.fromMigration === true;
+    merged.set(request.canonical, { input: existing.input, canonical: existing.canonical, lockMode: strongerLock(existing.lockMode, request.lockMode), ...(ifExists ? { ifExists } : {}), ...(fromMigration ? { fromMigration } : {}) });
   }
   return [...merged.values()];
 }

@@ -1,14 +1,16 @@
 // What each kind of migration statement locks, as data. Every row is a claim that
 // test/migration-locks.test.ts checks against pg_locks on a real server: it runs an
 // example of the kind in a transaction (or watches it from another session when it
-// cannot run in one) and compares the relation → mode pairs.
+// cannot run in one) and compares the relation → mode pairs, relfilenode (rewrite) and
+// pg_stat_xact_user_tables.seq_scan (scan).
 //
 // Columns:
 //   lock            the mode on the statement's own table (or index, for index statements)
 //   referencedLock  the mode on a second table the statement names (FK target, partition)
 //   indexTableLock  for index statements, the mode on the index's (unnamed) table
 //   rewrite         rewrites every row while holding `lock`: time grows with the table
-//   scan            reads every row (or builds an index) while holding `lock`
+//   scan            reads every row of its relation (a validation, an index build) while holding `lock`;
+//                   only a danger when `lock` (or one held earlier in the transaction) blocks writes
 //   inTransaction   may run inside BEGIN ... COMMIT
 //   concurrently    the --concurrently semantics: waits for open writers and older snapshots
 //   safe            the sequence to use instead, when the statement is dangerous on a large table
@@ -49,11 +51,25 @@ export const LOCK_RULES = {
   // A volatile default (random(), clock_timestamp(), gen_random_uuid(), serial, identity, stored generated) rewrites the table.
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-NOTES
   'add-column-rewrite': { statement: 'ALTER TABLE ... ADD COLUMN with a volatile default', lock: 'AccessExclusiveLock', rewrite: true, scan: false, inTransaction: true, concurrently: false, safe: SAFE_ADD_COLUMN, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-NOTES` },
+  // ADD COLUMN ... REFERENCES with no default: the new column is all NULL, so PostgreSQL skips the validation scan.
+  // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-ADD-TABLE-CONSTRAINT
+  'add-column-references': { statement: 'ALTER TABLE ... ADD COLUMN ... REFERENCES (no default)', lock: 'AccessExclusiveLock', referencedLock: 'ShareRowExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-ADD-TABLE-CONSTRAINT` },
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-DROP-COLUMN
   'drop-column': { statement: 'ALTER TABLE ... DROP COLUMN', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-DROP-COLUMN` },
   // Rewrites unless the change is binary coercible (varchar(n) → text, a longer varchar); assumed to rewrite.
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-SET-DATA-TYPE
   'alter-column-type': { statement: 'ALTER TABLE ... ALTER COLUMN ... TYPE', lock: 'AccessExclusiveLock', rewrite: true, scan: false, inTransaction: true, concurrently: false, safe: SAFE_TYPE, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-SET-DATA-TYPE` },
+  // Binary coercible (varchar widening, varchar → text, numeric precision increase, cidr → inet,
+  // timestamp ↔ timestamptz under TimeZone UTC, a typmod that only widens): the table keeps its storage.
+  // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-NOTES
+  'alter-column-type-in-place': { statement: 'ALTER TABLE ... ALTER COLUMN ... TYPE (binary coercible)', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-NOTES` },
+  // Binary coercible, but the column's indexes use another operator class (int4 → oid, timestamp → timestamptz,
+  // a new collation): the table stays, every index on the column is rebuilt under the ACCESS EXCLUSIVE lock.
+  // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-NOTES
+  'alter-column-type-index-rebuild': { statement: 'ALTER TABLE ... ALTER COLUMN ... TYPE (indexes rebuilt)', lock: 'AccessExclusiveLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, safe: SAFE_TYPE, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-NOTES` },
+  // SET EXPRESSION recomputes a stored generated column for every row (17).
+  // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-SET-EXPRESSION
+  'set-expression': { statement: 'ALTER TABLE ... ALTER COLUMN ... SET EXPRESSION', lock: 'AccessExclusiveLock', rewrite: true, scan: false, inTransaction: true, concurrently: false, safe: SAFE_TYPE, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-SET-EXPRESSION` },
   // Scans the whole table to check for NULLs, unless a valid CHECK (col IS NOT NULL) proves it.
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-SET-DROP-NOT-NULL
   'set-not-null': { statement: 'ALTER TABLE ... ALTER COLUMN ... SET NOT NULL', lock: 'AccessExclusiveLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, safe: SAFE_NOT_NULL, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-SET-DROP-NOT-NULL` },
@@ -80,8 +96,11 @@ export const LOCK_RULES = {
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-ADD-TABLE-CONSTRAINT-USING-INDEX
   'add-constraint-using-index': { statement: 'ALTER TABLE ... ADD ... USING INDEX', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-ADD-TABLE-CONSTRAINT-USING-INDEX` },
   // Scans the table but only under ShareUpdateExclusiveLock: reads and writes continue.
+  // PRIMARY KEY USING INDEX on a column that is not NOT NULL: an implicit SET NOT NULL, which reads every row.
+  // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-ADD-TABLE-CONSTRAINT-USING-INDEX
+  'add-primary-key-using-index-nullable': { statement: 'ALTER TABLE ... ADD PRIMARY KEY USING INDEX (a column not yet NOT NULL)', lock: 'AccessExclusiveLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, safe: SAFE_NOT_NULL, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-ADD-TABLE-CONSTRAINT-USING-INDEX` },
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-VALIDATE-CONSTRAINT
-  'validate-constraint': { statement: 'ALTER TABLE ... VALIDATE CONSTRAINT', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-VALIDATE-CONSTRAINT` },
+  'validate-constraint': { statement: 'ALTER TABLE ... VALIDATE CONSTRAINT', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-VALIDATE-CONSTRAINT` },
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-DROP-CONSTRAINT
   'drop-constraint': { statement: 'ALTER TABLE ... DROP CONSTRAINT', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-DROP-CONSTRAINT` },
   // RENAME of a table, column or constraint.
@@ -102,7 +121,7 @@ export const LOCK_RULES = {
   'alter-table-metadata': { statement: 'ALTER TABLE ... SET STORAGE / OWNER / REPLICA IDENTITY / ROW LEVEL SECURITY / identity', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-SET-STORAGE` },
   // SET LOGGED/UNLOGGED and SET TABLESPACE copy the table.
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-SET-TABLESPACE
-  'alter-table-rewrite': { statement: 'ALTER TABLE ... SET LOGGED / UNLOGGED / TABLESPACE', lock: 'AccessExclusiveLock', rewrite: true, scan: false, inTransaction: true, concurrently: false, safe: 'create the new table alongside and copy in batches; these forms have no online variant', docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-SET-TABLESPACE` },
+  'alter-table-rewrite': { statement: 'ALTER TABLE ... SET LOGGED / UNLOGGED / TABLESPACE / ACCESS METHOD', lock: 'AccessExclusiveLock', rewrite: true, scan: false, inTransaction: true, concurrently: false, safe: 'create the new table alongside and copy in batches; these forms have no online variant', docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-SET-TABLESPACE` },
   // ENABLE/DISABLE TRIGGER.
   // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-DISABLE-ENABLE-TRIGGER
   'enable-disable-trigger': { statement: 'ALTER TABLE ... ENABLE/DISABLE TRIGGER', lock: 'ShareRowExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-DISABLE-ENABLE-TRIGGER` },
@@ -116,6 +135,9 @@ export const LOCK_RULES = {
   // "A normal index build locks out writes (but not reads)": ShareLock for the whole build.
   // https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY
   'create-index': { statement: 'CREATE INDEX', lock: 'ShareLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, safe: SAFE_INDEX, docs: `${CREATE_INDEX}#SQL-CREATEINDEX-CONCURRENTLY` },
+  // ON ONLY a partitioned table: an invalid index on the parent alone, no partition is read.
+  // https://www.postgresql.org/docs/current/sql-createindex.html
+  'create-index-on-only': { statement: 'CREATE INDEX ... ON ONLY (a partitioned table)', lock: 'ShareLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: CREATE_INDEX },
   // https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY
   'create-index-concurrently': { statement: 'CREATE INDEX CONCURRENTLY', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: false, concurrently: true, docs: `${CREATE_INDEX}#SQL-CREATEINDEX-CONCURRENTLY` },
   // DROP INDEX takes AccessExclusiveLock on the index and its table (the table is not named in the statement).
@@ -157,8 +179,47 @@ export const LOCK_RULES = {
   'lock-table': { statement: 'LOCK TABLE ... IN <mode> MODE (the mode it names; ACCESS EXCLUSIVE by default)', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-lock.html' },
   // https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html
   'refresh-materialized-view': { statement: 'REFRESH MATERIALIZED VIEW', lock: 'AccessExclusiveLock', rewrite: true, scan: false, inTransaction: true, concurrently: false, safe: 'REFRESH MATERIALIZED VIEW CONCURRENTLY (needs a unique index; ExclusiveLock lets reads continue)', docs: 'https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html' },
+  // Reads the view to diff it, under ExclusiveLock: reads continue, and nothing else writes a materialized view.
   // https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html
-  'refresh-materialized-view-concurrently': { statement: 'REFRESH MATERIALIZED VIEW CONCURRENTLY', lock: 'ExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html' },
+  'refresh-materialized-view-concurrently': { statement: 'REFRESH MATERIALIZED VIEW CONCURRENTLY', lock: 'ExclusiveLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html' },
+  // Partition index attach: the parent index ShareUpdateExclusive, the partition's index AccessExclusive; tables only read.
+  // https://www.postgresql.org/docs/current/sql-alterindex.html
+  'attach-partition-index': { statement: 'ALTER INDEX ... ATTACH PARTITION', lock: 'ShareUpdateExclusiveLock', referencedLock: 'AccessExclusiveLock', indexTableLock: 'AccessShareLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-alterindex.html' },
+  // The last step of an interrupted DETACH ... CONCURRENTLY.
+  // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DETACH-PARTITION
+  'detach-partition-finalize': { statement: 'ALTER TABLE ... DETACH PARTITION ... FINALIZE', lock: 'ShareUpdateExclusiveLock', referencedLock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DETACH-PARTITION` },
+  // INHERIT: the child AccessExclusive, the parent ShareUpdateExclusive.
+  // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-INHERIT
+  inherit: { statement: 'ALTER TABLE ... INHERIT / NO INHERIT', lock: 'AccessExclusiveLock', referencedLock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-INHERIT` },
+  // A new table inheriting from existing ones: the parents ShareUpdateExclusive.
+  // https://www.postgresql.org/docs/current/sql-createtable.html
+  'create-table-inherits': { statement: 'CREATE TABLE ... INHERITS (the lock is on the parents)', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-createtable.html' },
+  // CREATE TABLE AS, SELECT INTO, CREATE MATERIALIZED VIEW: the sources are read (AccessShareLock); the new relation is new.
+  // https://www.postgresql.org/docs/current/sql-createtableas.html
+  'create-table-as': { statement: 'CREATE TABLE AS / CREATE MATERIALIZED VIEW / SELECT INTO (the lock is on the sources)', lock: 'AccessShareLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-createtableas.html' },
+  // CREATE [OR REPLACE] VIEW: AccessShareLock on what it selects from, AccessExclusiveLock on a view it replaces.
+  // https://www.postgresql.org/docs/current/sql-createview.html
+  'create-view': { statement: 'CREATE [OR REPLACE] VIEW (the lock is on the view it replaces)', lock: 'AccessExclusiveLock', referencedLock: 'AccessShareLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-createview.html' },
+  // DROP VIEW, ALTER VIEW, COMMENT on a view: the view only; the tables it reads are not locked.
+  // https://www.postgresql.org/docs/current/sql-dropview.html
+  'drop-view': { statement: 'DROP VIEW / ALTER VIEW (the lock is on the view)', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-dropview.html' },
+  // CREATE/ALTER/DROP POLICY and CREATE RULE: a brief AccessExclusiveLock on the table.
+  // https://www.postgresql.org/docs/current/sql-createpolicy.html
+  'create-policy': { statement: 'CREATE/ALTER/DROP POLICY, CREATE RULE', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-createpolicy.html' },
+  // https://www.postgresql.org/docs/current/sql-createstatistics.html
+  'create-statistics': { statement: 'CREATE STATISTICS', lock: 'ShareUpdateExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-createstatistics.html' },
+  // ALTER SEQUENCE: ShareRowExclusiveLock on the sequence; OWNED BY reads the table.
+  // https://www.postgresql.org/docs/current/sql-altersequence.html
+  'alter-sequence': { statement: 'ALTER SEQUENCE (the lock is on the sequence)', lock: 'ShareRowExclusiveLock', referencedLock: 'AccessShareLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-altersequence.html' },
+  // SET SCHEMA moves the table: a brief AccessExclusiveLock.
+  // https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-SET-SCHEMA
+  'set-schema': { statement: 'ALTER TABLE ... SET SCHEMA', lock: 'AccessExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: `${ALTER_TABLE}#SQL-ALTERTABLE-DESC-SET-SCHEMA` },
+  // REINDEX INDEX: the index AccessExclusive and its (unnamed) table ShareLock while it is rebuilt.
+  // https://www.postgresql.org/docs/current/sql-reindex.html
+  'reindex-index': { statement: 'REINDEX INDEX', lock: 'AccessExclusiveLock', indexTableLock: 'ShareLock', rewrite: false, scan: true, inTransaction: true, concurrently: false, safe: 'REINDEX INDEX CONCURRENTLY, outside a transaction block', docs: 'https://www.postgresql.org/docs/current/sql-reindex.html' },
+  // COPY ... FROM: RowExclusiveLock, like INSERT.
+  // https://www.postgresql.org/docs/current/sql-copy.html
+  'copy-from': { statement: 'COPY ... FROM', lock: 'RowExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: 'https://www.postgresql.org/docs/current/sql-copy.html' },
   // Ordinary DML: INSERT/UPDATE/DELETE/MERGE take RowExclusiveLock.
   // https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-TABLES
   'write-rows': { statement: 'INSERT / UPDATE / DELETE', lock: 'RowExclusiveLock', rewrite: false, scan: false, inTransaction: true, concurrently: false, docs: LOCKING },
@@ -170,11 +231,23 @@ export type LockRuleKind = keyof typeof LOCK_RULES;
 
 /** Statements that lock no existing table: SET, BEGIN, CREATE FUNCTION/VIEW/SEQUENCE/TYPE/SCHEMA/EXTENSION, ... */
 export const NO_TABLE_LOCK = 'no-table-lock';
-/** Statements the analyzer does not know: assumed AccessExclusiveLock on every relation they name. */
+/** Statements whose effect cannot be known from the text (DO blocks, functions, unknown forms): the gate fails closed. */
 export const UNKNOWN = 'unknown';
 
 export type StatementKind = LockRuleKind | typeof NO_TABLE_LOCK | typeof UNKNOWN;
 
 export function ruleFor(kind: LockRuleKind): LockRule {
   return LOCK_RULES[kind];
+}
+
+const SHORT = (mode: LockMode): string => mode.replace(/Lock$/, '');
+
+/** The table above as markdown, for docs/migration-analysis.md (`npm run docs` keeps it current). */
+export function lockTableMarkdown(): string {
+  const rows = (Object.entries(LOCK_RULES) as [LockRuleKind, LockRule][]).map(([kind, r]) => {
+    const other = r.referencedLock ? `${SHORT(r.referencedLock)} (${kind.includes('partition') ? 'the partition' : kind.includes('sequence') ? 'the owning table' : kind === 'create-view' ? 'what it selects from' : kind === 'inherit' ? 'the parent' : 'the referenced table'})` : r.indexTableLock ? `${SHORT(r.indexTableLock)} (the index's table)` : '';
+    const tx = r.inTransaction ? 'yes' : r.concurrently ? '**no**, concurrently semantics' : '**no**';
+    return `| ${r.statement.replace(/</g, '&lt;').replace(/>/g, '&gt;')} | ${SHORT(r.lock)} | ${other} | ${r.rewrite ? 'yes' : ''} | ${r.scan ? 'yes' : ''} | ${tx} | [${kind}](${r.docs}) |`;
+  });
+  return ['| statement | lock | other relation | rewrite | reads every row | in a transaction block | docs |', '|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n';
 }

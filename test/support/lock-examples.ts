@@ -20,13 +20,40 @@ export const SETUP = `
   CREATE UNIQUE INDEX order_totals_id ON order_totals (id);
   CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
   CREATE TRIGGER orders_noop BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION noop();
+  ALTER TABLE orders ADD COLUMN code varchar(20), ADD COLUMN seq int;
+  CREATE INDEX orders_seq_idx ON orders (seq);
+  ALTER TABLE scratch ADD COLUMN body_len int GENERATED ALWAYS AS (length(body)) STORED;
+  CREATE TABLE loose (id int, body text);
+  CREATE UNIQUE INDEX loose_id ON loose (id);
+  CREATE INDEX events_id ON ONLY events (id);
+  CREATE INDEX events_1_id ON events_1 (id);
+  CREATE TABLE events_9 PARTITION OF events FOR VALUES IN (9);
+  CREATE VIEW order_view AS SELECT id FROM orders;
+  CREATE SEQUENCE order_seq;
+  CREATE SCHEMA other;
+  CREATE TABLE base (id int);
+  CREATE TABLE kid (id int);
   ANALYZE;
+`;
+
+/** What the analyzer is told was applied before (the schema SETUP left), for the examples whose kind depends on it. */
+export const HISTORY = `
+  CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total int, note text, code varchar(20), seq int);
+  CREATE INDEX orders_seq_idx ON orders (seq);
+  CREATE TABLE loose (id int, body text);
+  CREATE UNIQUE INDEX loose_id ON loose (id);
 `;
 
 export interface Example {
   sql: string;
   /** Cannot run in a transaction: start it behind a ShareLock on this table and read what it requests. */
   blockOn?: string;
+  /** The analyzer reads HISTORY first (the kind depends on the column's type or the index's columns). */
+  history?: boolean;
+  /** The lowest major that has the statement. */
+  since?: number;
+  /** A state the server must be brought into first, by the test (a DETACH ... CONCURRENTLY interrupted mid-way). */
+  prepare?: 'interrupted-detach';
 }
 
 export const EXAMPLES: Record<LockRuleKind, Example> = {
@@ -78,6 +105,25 @@ export const EXAMPLES: Record<LockRuleKind, Example> = {
   'lock-table': { sql: 'LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE' },
   'refresh-materialized-view': { sql: 'REFRESH MATERIALIZED VIEW order_totals' },
   'refresh-materialized-view-concurrently': { sql: 'REFRESH MATERIALIZED VIEW CONCURRENTLY order_totals' },
+  'add-column-references': { sql: 'ALTER TABLE orders ADD COLUMN buyer_id int REFERENCES customers (id)' },
+  'alter-column-type-in-place': { sql: 'ALTER TABLE orders ALTER COLUMN code TYPE varchar(40)', history: true },
+  'alter-column-type-index-rebuild': { sql: 'ALTER TABLE orders ALTER COLUMN seq TYPE oid', history: true },
+  'set-expression': { sql: 'ALTER TABLE scratch ALTER COLUMN body_len SET EXPRESSION AS (length(body) + 1)', since: 17 },
+  'add-primary-key-using-index-nullable': { sql: 'ALTER TABLE loose ADD CONSTRAINT loose_pk PRIMARY KEY USING INDEX loose_id', history: true },
+  'create-index-on-only': { sql: 'CREATE INDEX events_kind_only ON ONLY events (kind)' },
+  'attach-partition-index': { sql: 'ALTER INDEX events_id ATTACH PARTITION events_1_id' },
+  'detach-partition-finalize': { sql: 'ALTER TABLE events DETACH PARTITION events_9 FINALIZE', prepare: 'interrupted-detach' },
+  inherit: { sql: 'ALTER TABLE kid INHERIT base' },
+  'create-table-inherits': { sql: 'CREATE TABLE kid2 () INHERITS (base)' },
+  'create-table-as': { sql: 'CREATE TABLE orders_copy AS SELECT * FROM orders' },
+  'create-view': { sql: 'CREATE OR REPLACE VIEW order_view AS SELECT id FROM orders' },
+  'drop-view': { sql: 'DROP VIEW order_view' },
+  'create-policy': { sql: 'CREATE POLICY orders_all ON orders USING (true)' },
+  'create-statistics': { sql: 'CREATE STATISTICS orders_stats ON customer_id, total FROM orders' },
+  'alter-sequence': { sql: 'ALTER SEQUENCE order_seq RESTART 100' },
+  'set-schema': { sql: 'ALTER TABLE scratch SET SCHEMA other' },
+  'reindex-index': { sql: 'REINDEX INDEX orders_total_idx' },
+  'copy-from': { sql: "COPY scratch (id, body) FROM '/dev/null'" },
   'write-rows': { sql: 'UPDATE orders SET total = total WHERE id = 1' },
   'read-rows': { sql: 'SELECT count(*) FROM orders' },
 };

@@ -52,7 +52,11 @@ export function gateFlags(y: Argv, { format = true }: { format?: boolean } = {})
     .option('replica-url', { type: 'string', array: true, describe: 'a hot standby of the primary, read-only: who reads the table there and what replaying the migration\'s lock does to them (repeatable; needs one database)' })
     .option('lock-mode', { type: 'string', describe: 'lock the migration takes [default: AccessExclusiveLock, what ALTER TABLE takes]' })
     .option('concurrently', { type: 'boolean', describe: 'the migration builds an index CONCURRENTLY: implies --lock-mode ShareUpdateExclusiveLock; open writers and old snapshots block it' })
-    .option('offline', { type: 'boolean', describe: 'with --migration: static analysis only, no server contacted' });
+    .option('offline', { type: 'boolean', describe: 'with --migration: static analysis only, no server contacted' })
+    .option('runner', { type: 'string', describe: `with --migration: the tool that runs it, which decides the transactions (${['auto', 'psql', 'transaction', 'rails', 'django', 'diesel', 'sqlx', 'flyway', 'golang-migrate', 'prisma', 'knex', 'node-pg-migrate', 'goose', 'dbmate', 'alembic', '...'].join(', ')}) [default: auto, from the layout; plain .sql files: psql]` })
+    .option('in-transaction', { type: 'boolean', describe: 'with --migration: each file runs in one transaction (same as --runner transaction)' })
+    .option('since', { type: 'string', describe: 'with --migration <dir>: judge only files changed since this git ref; the others are history, read for the schema' })
+    .option('history', { type: 'string', array: true, describe: 'migrations already applied (file or directory, repeatable): read for the schema, not judged' });
   return thresholdFlags(
     connectionFlags(format ? core.option('format', { choices: REPORTER_NAMES, describe: 'output format on stdout [default: table; github when GITHUB_ACTIONS=true]' }) : core)
       .option('verbose', { type: 'boolean', describe: 'also list the passing and skipped checks and informational findings (table, markdown)' })

@@ -54,6 +54,8 @@ const run: CommandModule = {
         .option('url', { type: 'string', describe: 'connection URL or keyword/value string for the gate and the guard (else DATABASE_URL, else PGHOST/PGPORT/PGUSER/... and ~/.pgpass); the command connects its own way' })
         .option('table', { type: 'string', array: true, describe: 'table the migration alters (repeatable)' })
         .option('migration', { type: 'string', array: true, describe: 'the migration\'s .sql file or directory: its tables and lock modes are gated (repeatable)' })
+        .option('runner', { type: 'string', describe: 'with --migration: the tool that runs it (auto, psql, transaction, rails, prisma, golang-migrate, ...) [default: auto]' })
+        .option('in-transaction', { type: 'boolean', describe: 'with --migration: each file runs in one transaction' })
         .option('lock-mode', { type: 'string', describe: 'lock the migration takes on --table [default: AccessExclusiveLock]' })
         .option('concurrently', { type: 'boolean', describe: 'the migration builds an index CONCURRENTLY (implies --lock-mode ShareUpdateExclusiveLock)' })
         .option('fail-on', { choices: ['fail', 'warn'], default: 'fail', describe: 'lowest gate status that blocks the command' })
@@ -82,7 +84,7 @@ const run: CommandModule = {
     const given = parseTables(listOf(args.table), lockMode);
     // The SQL parser (WASM) loads only when a migration file is given.
     const migration = migrations.length > 0 ? await import('../../migration/index.js') : undefined;
-    const analysis = migration ? await migration.analyzeMigrations(migrations) : undefined;
+    const analysis = migration ? await migration.analyzeMigrations(migrations, { ...(args.runner !== undefined ? { runner: String(args.runner) } : {}), ...(args['in-transaction'] === true ? { inTransaction: true } : {}) }) : undefined;
     const tables = migration && analysis ? migration.mergeTableRequests(given, analysis.tables) : given;
     if (tables.length === 0 && !analysis) throw new PreflightError('no table to gate: pass --table <name> or --migration <file>');
     const checks = selectChecks(listOf(args.only), listOf(args.skip));

@@ -1,14 +1,19 @@
-// `npm run bench:lint`: pgpreflight's static analysis (`check --offline --migration`) next to
-// squawk (the squawk-cli devDependency) on every migration under test/corpus/: dangerous/
-// holds the patterns PostgreSQL's docs and migration guides warn about, safe/ their safe
-// rewrites. Prints what each tool flags per statement and the totals, and exits 1 when
-// pgpreflight misses a lock or rewrite danger squawk flags, or flags a safe rewrite.
+// `npm run bench:lint`: pgpreflight's migration analysis next to squawk (the squawk-cli
+// devDependency) on two corpora kept apart: the project's own (test/corpus/: dangerous/ holds
+// the patterns PostgreSQL's docs and migration guides warn about, safe/ their safe rewrites;
+// compared per statement), and an independent one built from the peers' own examples
+// (bench/corpus-peers/, see ./peers.ts; compared per case, offline and on a throwaway server),
+// plus the analysis time of a 20,000-statement file. `--offline-only` skips the server,
+// `--verbose` prints the project corpus per statement. Exits 1 when pgpreflight misses a lock
+// or rewrite danger squawk flags in the project corpus, or flags a safe rewrite there.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
-import { projectRoot } from '../src/clusters/cluster.js';
+import { projectRoot, startCluster, type Cluster } from '../src/clusters/cluster.js';
+import { formatCount } from '../src/core/units.js';
 import { analyzeSources, type MigrationStatement } from '../src/migration/index.js';
 import type { Report } from '../src/core/types.js';
 
@@ -154,24 +159,100 @@ export function totalsOf(rows: readonly CorpusRow[]): Totals {
   };
 }
 
+/** A migration of `count` statements of the common kinds, for the analysis-time figure. */
+export function largeMigration(count: number): string {
+  const kinds = [
+    (i: number) => `ALTER TABLE t${i % 97} ADD COLUMN c${i} int DEFAULT ${i};`,
+    (i: number) => `CREATE INDEX CONCURRENTLY i${i} ON t${i % 97} (c${i});`,
+    (i: number) => `INSERT INTO t${i % 97} (a, b) VALUES (${i}, 'é${i}');`,
+    (i: number) => `UPDATE t${i % 97} SET b = 'x' WHERE a = ${i};`,
+    (i: number) => `COMMENT ON TABLE t${i % 97} IS 'table ${i}';`,
+  ];
+  return `SET lock_timeout = '5s';\n${Array.from({ length: count - 1 }, (_, i) => (kinds[i % kinds.length] as (i: number) => string)(i)).join('\n')}\n`;
+}
+
+async function performance(statements: number): Promise<string[][]> {
+  const { analyzeSources: analyze, loadParser } = await import('../src/migration/index.js');
+  const { parseStatements, prepareText } = await import('../src/migration/parse.js');
+  await loadParser();
+  const text = largeMigration(statements);
+  const dir = mkdtempSync(join(tmpdir(), 'pgpreflight-bench-lint-'));
+  const path = join(dir, 'large.sql');
+  writeFileSync(path, text);
+  const cpu = (f: () => unknown): number => {
+    const start = process.cpuUsage();
+    f();
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / 1000;
+  };
+  // Warm the parser and the JIT once, then measure.
+  parseStatements('warm.sql', 'SELECT 1;', prepareText('warm.sql', 'SELECT 1;'));
+  const parseMs = cpu(() => parseStatements('large.sql', text, prepareText('large.sql', text)));
+  const startTotal = process.cpuUsage();
+  await analyze([{ file: path, text }]);
+  const used = process.cpuUsage(startTotal);
+  const totalMs = (used.user + used.system) / 1000;
+  const wall = async (command: string, args: string[]): Promise<number> => {
+    const started = Date.now();
+    await run(command, args);
+    return Date.now() - started;
+  };
+  const cliMs = await wall(process.execPath, [CLI, 'check', '--offline', '--migration', path, '--format', 'json']);
+  const squawkMs = await wall(SQUAWK, ['--reporter', 'json', path]);
+  return [
+    [`${formatCount(statements)} statements: analysis (CPU, excluding the parser)`, `${Math.round(totalMs - parseMs)} ms`, '', '< 1 s'],
+    [`${formatCount(statements)} statements: parse + analysis (CPU)`, `${Math.round(totalMs)} ms`, '', ''],
+    [`${formatCount(statements)} statements: the CLI end to end (wall)`, `${(cliMs / 1000).toFixed(1)} s`, `${(squawkMs / 1000).toFixed(1)} s`, ''],
+  ];
+}
+
+const pct = (n: number, of: number): string => `${n}/${of} (${of === 0 ? 0 : Math.round((100 * n) / of)}%)`;
+
 async function main(): Promise<number> {
+  const offlineOnly = process.argv.includes('--offline-only');
+  const verbose = process.argv.includes('--verbose');
   const rows = await compareCorpus();
   const { stdout } = await run(SQUAWK, ['--version']);
-  const table = new Table({ head: ['statement', 'expected', 'pgpreflight --offline', `${stdout.trim()}: LOCK RULES in capitals`], style: { head: [], border: [] }, colWidths: [58, 11, 34, 44], wordWrap: true });
-  for (const row of rows) {
-    const squawkText = row.squawk.map((rule) => (SQUAWK_LOCK_RULES.has(rule) ? rule.toUpperCase() : rule)).join(', ');
-    table.push([`${row.file}:${row.line}\n${row.excerpt}`, row.expected, row.pgpreflight.join(', ') || '-', squawkText || '-']);
+  if (verbose) {
+    const table = new Table({ head: ['statement', 'expected', 'pgpreflight --offline', `${stdout.trim()}: LOCK RULES in capitals`], style: { head: [], border: [] }, colWidths: [58, 11, 34, 44], wordWrap: true });
+    for (const row of rows) {
+      const squawkText = row.squawk.map((rule) => (SQUAWK_LOCK_RULES.has(rule) ? rule.toUpperCase() : rule)).join(', ');
+      table.push([`${row.file}:${row.line}\n${row.excerpt}`, row.expected, row.pgpreflight.join(', ') || '-', squawkText || '-']);
+    }
+    process.stdout.write(`${table.toString()}\n\n`);
   }
   const t = totalsOf(rows);
-  const summary = new Table({ head: ['total', 'pgpreflight', 'squawk (lock rules)', 'squawk (any rule)'], style: { head: [], border: [] } });
+  const summary = new Table({ head: ['project corpus (test/corpus)', 'pgpreflight', 'squawk (lock rules)', 'squawk (any rule)'], style: { head: [], border: [] } });
   summary.push(
     [`dangerous statements flagged (of ${t.dangerous})`, String(t.dangerousFlaggedByPgpreflight), String(t.dangerousFlaggedBySquawkLockRules), String(t.dangerousFlaggedBySquawkAnyRule)],
     [`safe rewrites flagged (of ${t.safe})`, String(t.safeFlaggedByPgpreflight.length), String(t.safeFlaggedBySquawkLockRules), String(t.safeFlaggedBySquawkAnyRule)],
     ['squawk lock dangers pgpreflight misses', String(t.squawkLockDangersMissedByPgpreflight.length), '', ''],
-    ['dangers only pgpreflight flags', String(t.onlyPgpreflight.length), '', ''],
   );
-  process.stdout.write(`${table.toString()}\n\n${summary.toString()}\n`);
-  if (t.onlyPgpreflight.length > 0) process.stdout.write(`\nonly pgpreflight: ${t.onlyPgpreflight.map((r) => `${r.file}:${r.line}`).join(', ')}\n`);
+  process.stdout.write(`${summary.toString()}\n\n`);
+
+  const { comparePeers, peerTotals } = await import('./peers.js');
+  let cluster: Cluster | null = null;
+  if (!offlineOnly) cluster = await startCluster({ settings: { autovacuum: false } });
+  let peers;
+  try {
+    peers = peerTotals(await comparePeers(undefined, cluster));
+  } finally {
+    await cluster?.stop();
+  }
+  const p = peers;
+  const peerTable = new Table({ head: [`independent corpus (bench/corpus-peers: ${p.dangerous + p.safe + p.schemaDependent} cases)`, 'pgpreflight', `${stdout.trim()}`, 'target'], style: { head: [], border: [] } });
+  peerTable.push(
+    ['dangerous flagged (offline)', pct(p.dangerousFlagged.pgpreflight, p.dangerous), pct(p.dangerousFlagged.squawk, p.dangerous), '>= 95%'],
+    ['of them blocking a busy table: a fail (exit 1)', pct(p.blockingBlocked.pgpreflight, p.blockingBlocked.of), `${pct(p.blockingBlocked.squawk, p.blockingBlocked.of)} flagged`, 'all'],
+    ['safe flagged (offline)', pct(p.safeFlagged.pgpreflight, p.safe), pct(p.safeFlagged.squawk, p.safe), '<= 3%'],
+    ['schema-dependent safe cases right, with the earlier migrations (offline)', pct(p.schemaRight.withHistory, p.schemaDependent), 'n/a', ''],
+    ['schema-dependent safe cases right, with a server (online)', cluster || !offlineOnly ? pct(p.schemaRight.online, p.schemaRight.onlineOf) : 'not run', 'n/a', 'all'],
+    ['schema-dependent cases judged blind (pending file alone): failed closed', pct(p.schemaRight.blindFlagged, p.schemaDependent), '', 'all'],
+    ['every case with a history, online: right', offlineOnly ? 'not run' : pct(p.onlineRight.right, p.onlineRight.of), '', ''],
+  );
+  for (const row of await performance(20000)) peerTable.push(row);
+  process.stdout.write(`${peerTable.toString()}\n`);
+  if (p.misses.length > 0) process.stdout.write(`\npgpreflight gets wrong: ${p.misses.join('; ')}\n`);
   const failed = t.squawkLockDangersMissedByPgpreflight.length > 0 || t.safeFlaggedByPgpreflight.length > 0;
   if (failed) {
     process.stderr.write(

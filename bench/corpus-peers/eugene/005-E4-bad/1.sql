@@ -1,0 +1,4 @@
+set local lock_timeout = '2s';
+alter table authors
+    add column email text not null;
+select count(*) from authors;

@@ -1,0 +1,2 @@
+create index concurrently
+    authors_name_idx on authors (name);

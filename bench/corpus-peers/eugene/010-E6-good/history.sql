@@ -1,0 +1,5 @@
+create table authors (
+    id integer generated always as identity
+        primary key,
+    name text not null
+);

@@ -1,0 +1,3 @@
+set local lock_timeout = '2s';
+alter table authors
+    add constraint unique_name unique(name);

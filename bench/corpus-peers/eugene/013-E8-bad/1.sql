@@ -1,0 +1,4 @@
+set local lock_timeout = '2s';
+alter table authors
+    add constraint authors_name_excl
+        exclude (name with =);

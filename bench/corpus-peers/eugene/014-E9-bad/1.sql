@@ -1,0 +1,1 @@
+alter table authors add column email text;

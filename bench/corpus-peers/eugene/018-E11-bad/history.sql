@@ -1,0 +1,3 @@
+create table prices (
+    price int not null
+);

@@ -1,0 +1,6 @@
+create table authors(
+    id integer generated always as identity
+        primary key,
+    name text,
+    email text
+);

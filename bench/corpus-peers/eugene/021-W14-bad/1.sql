@@ -1,0 +1,2 @@
+create unique index concurrently
+    authors_name_key on authors(name);

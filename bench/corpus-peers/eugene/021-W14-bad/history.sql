@@ -1,0 +1,3 @@
+create table authors(
+    name text
+);

@@ -1,0 +1,1 @@
+ALTER TABLE "core_recipe" ADD COLUMN "foo" text DEFAULT 'some-str';

@@ -1,0 +1,4 @@
+BEGIN;
+ALTER TABLE "core_recipe" ADD COLUMN "foo" integer DEFAULT 10 NOT NULL;
+ALTER TABLE "core_recipe" ALTER COLUMN "foo" DROP DEFAULT;
+COMMIT;

@@ -1,0 +1,3 @@
+BEGIN;
+ALTER TABLE "core_recipe" ADD COLUMN "foo" integer NOT NULL DEFAULT 10;
+COMMIT;

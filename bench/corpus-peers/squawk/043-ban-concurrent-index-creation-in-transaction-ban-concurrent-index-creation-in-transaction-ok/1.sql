@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY "field_name_idx" ON "table_name" ("field_name");

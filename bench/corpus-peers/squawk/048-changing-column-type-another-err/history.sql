@@ -1,0 +1,1 @@
+CREATE TABLE core_recipe (id int PRIMARY KEY, foo varchar(100));

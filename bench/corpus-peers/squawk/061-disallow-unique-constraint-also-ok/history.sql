@@ -1,0 +1,1 @@
+CREATE TABLE distributors (dist_id int PRIMARY KEY, name text);

@@ -1,0 +1,1 @@
+ALTER TABLE "users" RENAME COLUMN "some_column" TO "new_name";

@@ -1,0 +1,1 @@
+ALTER TABLE "cities_users" ADD "id" bigserial primary key;

@@ -1,0 +1,1 @@
+ALTER TABLE "users" ADD "some_column2" character varying GENERATED ALWAYS AS (lower(name)) STORED;

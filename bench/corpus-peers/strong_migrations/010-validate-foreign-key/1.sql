@@ -1,0 +1,1 @@
+ALTER TABLE "users" VALIDATE CONSTRAINT "fk_rails_c1e9b98e31";

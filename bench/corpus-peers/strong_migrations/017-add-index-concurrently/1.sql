@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY "index_users_on_some_column" ON "users" ("some_column");

@@ -1,0 +1,1 @@
+ALTER TABLE "users" ADD "some_uuid" uuid DEFAULT gen_random_uuid();

@@ -1,0 +1,1 @@
+ALTER TABLE "users" ALTER COLUMN "some_column" SET NOT NULL;

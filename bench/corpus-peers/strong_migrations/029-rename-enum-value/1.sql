@@ -1,0 +1,1 @@
+ALTER TYPE "status" RENAME VALUE 'done' TO 'completed';

@@ -1,0 +1,1 @@
+ALTER TABLE "users" ADD "active" boolean DEFAULT TRUE NOT NULL;

@@ -1,0 +1,1 @@
+ALTER TABLE "users" ALTER COLUMN "credit_score" TYPE numeric(9,5);

@@ -1,0 +1,2 @@
+ALTER TABLE "users" ADD "ip" cidr;
+ALTER TABLE "users" ALTER COLUMN "ip" TYPE inet;

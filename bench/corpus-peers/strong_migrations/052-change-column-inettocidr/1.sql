@@ -1,0 +1,2 @@
+ALTER TABLE "users" ADD "ip" inet;
+ALTER TABLE "users" ALTER COLUMN "ip" TYPE cidr;

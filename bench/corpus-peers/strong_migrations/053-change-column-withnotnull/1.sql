@@ -1,0 +1,2 @@
+ALTER TABLE "users" ALTER COLUMN "country" TYPE character varying(20);
+ALTER TABLE "users" ALTER COLUMN "country" SET NOT NULL;

@@ -35,7 +35,8 @@ export default defineCheck<Option>({
     return assessMigration(
       migration,
       (canonical) => {
-        const target = targetFor(snapshot.targets, canonical);
+        // A renamed table is measured under its old name, the one the server still has.
+        const target = targetFor(snapshot.targets, canonical) ?? targetFor(snapshot.targets, migration.renamedFrom[canonical] ?? canonical);
         return target ? sizeOfTarget(target, block) : null;
       },
       { maxSize: options.rewriteMaxSize, maxRows: options.rewriteMaxRows },

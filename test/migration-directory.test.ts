@@ -78,6 +78,15 @@ describe('check --migration <directory> (issue 10 item 2)', () => {
     expect(report.checks.find((c) => c.id === 'migration-risk')?.status).toBe('pass');
   });
 
+  it('sibling: a table renamed earlier in the file keeps its data: later statements on the new name are judged by its size (not "not found")', async () => {
+    const dir = tree('renamed', { '0001.sql': `${T}ALTER TABLE orders RENAME TO purchases;\nCREATE INDEX purchases_total ON purchases (total);\nALTER TABLE purchases RENAME TO orders;\n` });
+    const { code, report, stderr } = await gateJson(['--migration', dir, '--rewrite-max-rows', '100']);
+    expect(stderr).toBe('');
+    expect(code).toBe(1);
+    expect(report.targets.map((t) => t.name)).toEqual(['public.orders']);
+    expect(report.checks.find((c) => c.id === 'migration-risk')?.findings.find((f) => f.kind === 'scan-under-lock')?.message).toMatch(/~500 rows/);
+  });
+
   it('no statement to judge and no target exits 2 and says why', async () => {
     const dir = tree('only-settings', { '0001.sql': T, '0002.sql': '' });
     const result = await runCli(['check', '--url', cluster().url(), '--migration', dir]);

@@ -63,6 +63,8 @@ export interface Classified {
   settings: SettingChange[];
   /** Relations it creates, by canonical name. */
   creates: string[];
+  /** Tables it renames: [old canonical, new canonical]; the new name is the same table, data and traffic. */
+  renames: [string, string][];
   mayRunInTransaction: boolean;
   concurrently: boolean;
 }
@@ -86,6 +88,7 @@ class Builder {
   readonly notes: string[] = [];
   readonly settings: SettingChange[] = [];
   readonly creates: string[] = [];
+  readonly renames: [string, string][] = [];
   unknown: string | null = null;
   failsOnRows: Classified['failsOnRows'] = null;
 
@@ -132,6 +135,7 @@ class Builder {
       failsOnRows: this.failsOnRows,
       settings: this.settings,
       creates: this.creates,
+      renames: this.renames,
       mayRunInTransaction: rows.every((r) => r.inTransaction),
       concurrently: rows.some((r) => r.concurrently),
     };
@@ -965,7 +969,11 @@ export function classify(nodeType: string, stmt: Fields, ctx: ClassifyContext): 
       else if (['OBJECT_TABLE', 'OBJECT_COLUMN', 'OBJECT_TABCONSTRAINT', 'OBJECT_FOREIGN_TABLE'].includes(renameType)) {
         b.row('rename', target);
         const newName = str(stmt.newname) ?? '';
-        if (target && renameType === 'OBJECT_TABLE') schema.renameTable(target.canonical, relation(target.schema, newName, 'AccessExclusiveLock', 'table').canonical);
+        if (target && renameType === 'OBJECT_TABLE') {
+          const renamed = relation(target.schema, newName, 'AccessExclusiveLock', 'table').canonical;
+          schema.renameTable(target.canonical, renamed);
+          b.renames.push([target.canonical, renamed]);
+        }
         if (target && renameType === 'OBJECT_COLUMN') {
           const info = schema.table(target.canonical);
           const column = info?.columns.get(str(stmt.subname) ?? '');

@@ -43,6 +43,8 @@ export interface MigrationAnalysis {
   prepared: JudgedFile[];
   /** Type and function names the statements use, for the server-schema query. */
   names: { types: string[]; functions: string[] };
+  /** Tables the migration renames: new canonical name → old (the same table, its size and traffic). */
+  renamedFrom: Record<string, string>;
 }
 
 export interface AnalyzeOptions extends InputOptions {
@@ -149,7 +151,9 @@ export async function analyzeSources(sources: readonly (MigrationSource | Migrat
   const pending = prepared.filter((f) => !f.history);
   const { runner, source: runnerSource } = runnerFor(options, pending.map((f) => f.file), pending.flatMap((f) => f.markers));
   const statements = judge(prepared, { runner, schema: new Schema() });
-  const created = new Set(statements.flatMap((s) => s.creates));
+  // New names (CREATE, or a RENAME of an existing table): on the server only if the migration already ran.
+  const created = new Set(statements.flatMap((s) => [...s.creates, ...s.renames.map(([, to]) => to)]));
+  const renamedFrom = Object.fromEntries(statements.flatMap((s) => s.renames.map(([from, to]) => [to, from])));
   return {
     files: pending.map((f) => f.file),
     historyFiles: prepared.filter((f) => f.history).map((f) => f.file),
@@ -162,6 +166,7 @@ export async function analyzeSources(sources: readonly (MigrationSource | Migrat
     runnerSource,
     prepared,
     names: collectNames(prepared.flatMap((f) => f.statements)),
+    renamedFrom,
   };
 }
 

@@ -94,6 +94,8 @@ export interface MigrationStatement {
   notes: string[];
   /** Relations this statement creates. */
   creates: string[];
+  /** Tables this statement renames: [old, new] canonical names. */
+  renames: [string, string][];
   /** Relations it locks that are new (created earlier in the pending migration, absent from the server). */
   newRelations: string[];
   /** Where its locks and rewrites come from. */
@@ -193,7 +195,17 @@ export function cannotRunInTransaction(nodeType: string, node: Record<string, un
 export function judge(files: readonly JudgedFile[], options: JudgeOptions): MigrationStatement[] {
   const { runner, schema } = options;
   const createdByPending = new Set<string>();
-  const isNew = (canonical: string): boolean => (options.isNew ? options.isNew(canonical, createdByPending.has(canonical)) : createdByPending.has(canonical));
+  // A renamed table keeps its data and traffic: its new name is as new as its old one.
+  const renamedFrom = new Map<string, string>();
+  const original = (canonical: string): string => {
+    let name = canonical;
+    for (let hops = 0; renamedFrom.has(name) && hops < 32; hops++) name = renamedFrom.get(name) as string;
+    return name;
+  };
+  const isNew = (canonical: string): boolean => {
+    const name = original(canonical);
+    return options.isNew ? options.isNew(name, createdByPending.has(name)) : createdByPending.has(name);
+  };
   const out: MigrationStatement[] = [];
   let lockTimeout: Setting = { session: undefined, local: undefined };
   let timezone: Setting = { session: undefined, local: undefined };
@@ -259,6 +271,7 @@ export function judge(files: readonly JudgedFile[], options: JudgeOptions): Migr
         }
       }
       for (const name of facts.creates) if (!file.history) createdByPending.add(name);
+      for (const [from, to] of facts.renames) if (!file.history) renamedFrom.set(to, from);
       if (file.history) continue;
 
       // Locks held while it runs.
@@ -353,6 +366,7 @@ export function judge(files: readonly JudgedFile[], options: JudgeOptions): Migr
         safe: [...new Set(rows.flatMap((r): string[] => ('safe' in r && typeof r.safe === 'string' ? [r.safe] : [])))],
         notes: facts.notes,
         creates: facts.creates,
+        renames: facts.renames,
         newRelations,
         source: traced ? 'trace' : schema.fromServer ? 'schema' : 'static',
       });

@@ -11,7 +11,7 @@ import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import { analyzeSources, mergeTableRequests } from '../src/migration/index.js';
 import type { Finding } from '../src/core/types.js';
-import { taggedSession, useCluster } from './helpers.js';
+import { stageLockQueue, taggedSession, useCluster } from './helpers.js';
 
 const cluster = useCluster();
 const open: pg.Client[] = [];
@@ -171,6 +171,17 @@ describe('ALTER COLUMN TYPE and ADD COLUMN DEFAULT: the analyzer against relfile
     expect((await online('ALTER TABLE wide ADD COLUMN a text DEFAULT volatile_default()')).map((f) => f.kind)).toContain('rewrite');
     expect((await observe('ALTER TABLE wide ADD COLUMN a text DEFAULT stable_default()')).rewrite).toBe(false);
     expect((await observe('ALTER TABLE wide ADD COLUMN a text DEFAULT volatile_default()')).rewrite).toBe(true);
+  });
+
+  it('reads the schema from the catalogs without queueing behind an ALTER that waits for the table', async () => {
+    const queue: pg.Client[] = [];
+    try {
+      await stageLockQueue(cluster(), 'schema-queue', queue, 'wide');
+      // A widening the server's schema proves harmless: judged from the catalogs while the queue stands.
+      expect((await online('ALTER TABLE wide ALTER COLUMN v20 TYPE varchar(50)')).map((f) => f.kind)).not.toContain('rewrite');
+    } finally {
+      for (const c of queue) await c.end().catch(() => undefined);
+    }
   });
 
   it('online: PRIMARY KEY USING INDEX scans on a nullable column, not on a NOT NULL one', async () => {

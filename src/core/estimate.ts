@@ -75,7 +75,12 @@ export function estimateHeap(rel: TargetRelation, blockSize: number, statsReset:
   let bytesAtMost: number | null = null;
   if (rows === 0) bytes = pagesBytes;
   else if (rows !== null && catalog !== null && catalog > 0 && rel.pages > 0) bytes = Math.round(pagesBytes * Math.max(1, rows / catalog));
-  else if (rows !== null) bytesAtMost = Math.max(pagesBytes, (rows + (rel.stats?.dead ?? 0)) * blockSize);
+  else if (rows !== null) {
+    // Every row version takes at most a page. Without statistics the rows are the catalog's, and
+    // VACUUM/ANALYZE set relpages with them, so pagesBytes already bounds the heap.
+    const versions = rel.stats ? rows + rel.stats.dead : rows;
+    bytesAtMost = Math.max(pagesBytes, versions * blockSize);
+  }
   return { name: rel.name, rows, source, bytes, bytesAtMost, neverAnalyzed: rel.tuples < 0 };
 }
 

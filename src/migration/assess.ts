@@ -95,9 +95,13 @@ function severityOf(danger: Danger, statement: MigrationStatement, sizes: SizeLo
     case 'fails-on-existing-rows': {
       if (!sizes) return { severity: 'warn', why: 'offline: fails unless the table is empty' };
       const measured = (danger.relations ?? []).map((canonical) => ({ display: displayOf(statement, canonical), size: sizes(canonical) }));
-      const unknown = measured.filter((m) => m.size === null || m.size.rows === null);
-      if (unknown.length > 0) return { severity: 'fail', why: `whether ${unknown.map((m) => m.display).join(', ')} has rows is unknown (never analyzed)`, analyze: unknown.map((m) => m.display) };
-      if (measured.some((m) => (m.size?.rows ?? 0) > 0 || (m.size?.bytes ?? 0) > 0)) return { severity: 'fail', why: 'the table has rows' };
+      const known = measured.flatMap((m) => (m.size !== null && m.size.rows !== null ? [{ rows: m.size.rows, bytes: m.size.bytes }] : []));
+      if (known.length < measured.length) {
+        const unknown = measured.filter((m) => m.size === null || m.size.rows === null);
+        return { severity: 'fail', why: `whether ${unknown.map((m) => m.display).join(', ')} has rows is unknown (never analyzed)`, analyze: unknown.map((m) => m.display) };
+      }
+      // rows 0 comes with the pages' bytes (estimate.ts): both must say empty.
+      if (known.some((k) => k.rows > 0 || (k.bytes !== null && k.bytes > 0))) return { severity: 'fail', why: 'the table has rows' };
       return { severity: 'warn', why: 'the table looks empty now' };
     }
     case 'concurrently-in-transaction':

@@ -21,9 +21,15 @@ SELECT current_setting('TimeZone') AS timezone,
                ORDER BY a.attrelid, a.attnum), '[]')
           FROM pg_attribute a
          WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+       -- Not pg_get_constraintdef(): for a CHECK it takes AccessShareLock on the table (observed, 17)
+       -- and would queue behind the ALTER the gate is looking for. CHECK (col IS NOT NULL) is read
+       -- from conbin's node text instead.
        (SELECT COALESCE(json_agg(json_build_object(
                  'table', c.conrelid::int8, 'name', c.conname, 'type', c.contype, 'validated', c.convalidated,
-                 'definition', pg_get_constraintdef(c.oid))), '[]')
+                 'notNullColumn', CASE WHEN c.contype = 'c' AND c.conbin::text ~ '^\\{NULLTEST :arg \\{VAR :varno 1 :varattno \\d+ .*\\} :nulltesttype 1 '
+                                       THEN (SELECT a.attname FROM pg_attribute a
+                                              WHERE a.attrelid = c.conrelid
+                                                AND a.attnum = substring(c.conbin::text from '^\\{NULLTEST :arg \\{VAR :varno 1 :varattno (\\d+) ')::int2) END)), '[]')
           FROM pg_constraint c WHERE c.conrelid = ANY ($1::oid[])) AS constraints,
        (SELECT COALESCE(json_agg(json_build_object(
                  'table', x.indrelid::int8, 'name', i.relname, 'schema', n.nspname, 'unique', x.indisunique,
@@ -101,11 +107,8 @@ export function schemaFromServer(row: Row | undefined, targets: readonly Target[
     const info = infoOf(Number(c.table));
     if (!info) continue;
     const name = String(c.name);
-    const definition = String(c.definition ?? '');
-    // pg_get_constraintdef: CHECK ((bar IS NOT NULL)), with " NOT VALID" while not validated.
-    const notNull = /^CHECK \(\(?"?([^"()\s]+)"? IS NOT NULL\)?\)( NOT VALID)?$/.exec(definition);
     const kinds: Record<string, 'check' | 'foreign-key' | 'primary-key' | 'unique' | 'exclusion' | 'not-null'> = { c: 'check', f: 'foreign-key', p: 'primary-key', u: 'unique', x: 'exclusion', n: 'not-null' };
-    info.constraints.set(name, { name, kind: kinds[String(c.type)] ?? 'other', validated: c.validated === true, ...(notNull ? { notNullColumn: notNull[1] as string } : {}) });
+    info.constraints.set(name, { name, kind: kinds[String(c.type)] ?? 'other', validated: c.validated === true, ...(typeof c.notNullColumn === 'string' ? { notNullColumn: c.notNullColumn } : {}) });
   }
   for (const x of (row.indexes as Row[] | undefined) ?? []) {
     const table = keysOf(Number(x.table))[0];

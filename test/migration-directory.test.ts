@@ -157,6 +157,20 @@ describe('directory layouts', () => {
     expect(analysis.runner.name).toBe('flyway');
   });
 
+  it('ory/pop (Kratos): the postgres files and the dialect-free ones, never another database\'s; .autocommit. runs outside a transaction', async () => {
+    const dir = tree('pop', {
+      '20200101000000000000_init.postgres.up.sql': 'CREATE TABLE t (a int);\n',
+      '20200101000000000000_init.mysql.up.sql': 'CREATE TABLE t (a int) ENGINE=InnoDB;\n',
+      '20200101000000000000_init.postgres.down.sql': 'DROP TABLE t;\n',
+      '20200102000000000000_index.postgres.autocommit.up.sql': `${T}CREATE INDEX CONCURRENTLY t_a ON t (a);\n`,
+      '20200102000000000000_index.cockroach.autocommit.up.sql': 'CREATE INDEX t_a ON t USING INVERTED (a);\n',
+      '20200103000000000000_data.up.sql': "INSERT INTO t VALUES (1);\n",
+    });
+    const analysis = await analyzeMigrations([dir], { runner: 'transaction' });
+    expect(analysis.files.map((f) => f.slice(dir.length + 1))).toEqual(['20200101000000000000_init.postgres.up.sql', '20200102000000000000_index.postgres.autocommit.up.sql', '20200103000000000000_data.up.sql']);
+    expect(analysis.statements.flatMap((s) => s.dangers.map((d) => d.kind))).not.toContain('concurrently-in-transaction');
+  });
+
   it('sibling: diesel up.sql/down.sql, with run_in_transaction = false in metadata.toml', async () => {
     const dir = tree('diesel', {
       '2024-01-01-000000_create/up.sql': 'CREATE TABLE t (a int);\n',

@@ -30,7 +30,7 @@ const run = promisify(execFile);
 
 const DOWN = /(^|[._-])(down|undo|revert|rollback)\.sql$/i;
 /** ory/pop (Kratos, Hydra) keeps one file per database: name.postgres.up.sql next to name.mysql.up.sql. */
-const OTHER_DIALECT = /\.(mysql|mariadb|sqlite3?|cockroach|mssql|sqlserver|oracle)(\.up)?\.sql$/i;
+const OTHER_DIALECT = /\.(mysql|mariadb|sqlite3?|cockroach|mssql|sqlserver|oracle)(\.[a-z]+)*\.sql$/i;
 
 function isSql(name: string): boolean {
   return /\.sql$/i.test(name);
@@ -106,8 +106,9 @@ async function readStdin(stdin: NodeJS.ReadableStream | undefined): Promise<stri
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** diesel's per-migration metadata.toml: `run_in_transaction = false`. */
+/** diesel's per-migration metadata.toml (`run_in_transaction = false`), or ory/pop's `.autocommit.` file name. */
 async function dieselNoTransaction(path: string): Promise<boolean> {
+  if (/\.autocommit\.(up\.)?sql$/i.test(basename(path))) return true;
   if (basename(path).toLowerCase() !== 'up.sql') return false;
   try {
     const toml = await readFile(join(dirname(path), 'metadata.toml'), 'utf8');

@@ -17,7 +17,7 @@ import { resolveConnection } from '../src/core/connection.js';
 import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import { assessMigration, sizeOfTarget, targetFor } from '../src/migration/assess.js';
-import { listMigrationDirectory } from '../src/migration/input.js';
+import { listMigrationDirectory, readMigrationInput } from '../src/migration/input.js';
 import { analyzeSources, judgeOnServer, mergeTableRequests } from '../src/migration/index.js';
 import { MIGRATION_SCHEMA_QUERY, schemaFromServer } from '../src/migration/server-schema.js';
 
@@ -65,7 +65,8 @@ export async function replayHistory(dir: string, runner: string, limit = Number.
     for (const file of files.slice(0, limit)) {
       result.files += 1;
       const text = readFileSync(file, 'utf8');
-      const analysis = await analyzeSources([{ file, text }], { runner });
+      // As the CLI reads it: the per-file transaction markers (diesel's metadata.toml, pop's .autocommit.) included.
+      const analysis = await analyzeSources((await readMigrationInput([file])).files, { runner });
       result.statements += analysis.statements.length;
       const checks = CHECKS.filter((c) => c.id === 'migration-risk');
       const tables = mergeTableRequests([], analysis.tables);
@@ -93,7 +94,7 @@ export async function replayHistory(dir: string, runner: string, limit = Number.
         const { rows } = await client.query(`SELECT EXISTS (SELECT 1 FROM ${target.qualifiedName}) AS any`).catch(() => ({ rows: [{ any: false }] }));
         if ((rows[0] as { any?: boolean } | undefined)?.any === true) withRows.add(target.qualifiedName);
       }
-      const transactional = analysis.runner.mode !== 'none';
+      const transactional = analysis.runner.mode !== 'none' && !analysis.prepared.some((f) => f.noTransaction);
       try {
         if (transactional) await client.query('BEGIN');
         await client.query(text);

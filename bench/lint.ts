@@ -192,17 +192,19 @@ async function performance(statements: number): Promise<string[][]> {
   await analyze([{ file: path, text }]);
   const used = process.cpuUsage(startTotal);
   const totalMs = (used.user + used.system) / 1000;
-  const wall = async (command: string, args: string[]): Promise<number> => {
-    const started = Date.now();
-    await run(command, args);
-    return Date.now() - started;
+  // Wall time on a shared machine says more about the neighbours than the tool: CPU time (user + system) of the process, from bash's time.
+  const cpuOf = async (command: string, args: string[]): Promise<number> => {
+    const quoted = [command, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const { stderr } = await run('bash', ['-c', `TIMEFORMAT='%U %S'; time ${quoted} > /dev/null`]);
+    const [user, system] = (stderr.trim().split('\n').at(-1) ?? '0 0').split(' ').map(Number);
+    return ((user ?? 0) + (system ?? 0)) * 1000;
   };
-  const cliMs = await wall(process.execPath, [CLI, 'check', '--offline', '--migration', path, '--format', 'json']);
-  const squawkMs = await wall(SQUAWK, ['--reporter', 'json', path]);
+  const cliMs = await cpuOf(process.execPath, [CLI, 'check', '--offline', '--migration', path, '--format', 'json']);
+  const squawkMs = await cpuOf(SQUAWK, ['--reporter', 'json', path]);
   return [
     [`${formatCount(statements)} statements: analysis (CPU, excluding the parser)`, `${Math.round(totalMs - parseMs)} ms`, '', '< 1 s'],
     [`${formatCount(statements)} statements: parse + analysis (CPU)`, `${Math.round(totalMs)} ms`, '', ''],
-    [`${formatCount(statements)} statements: the CLI end to end (wall)`, `${(cliMs / 1000).toFixed(1)} s`, `${(squawkMs / 1000).toFixed(1)} s`, ''],
+    [`${formatCount(statements)} statements: the CLI end to end, --format json (CPU)`, `${(cliMs / 1000).toFixed(1)} s`, `${(squawkMs / 1000).toFixed(1)} s`, ''],
   ];
 }
 

@@ -165,9 +165,12 @@ describe('directory layouts', () => {
       '20200102000000000000_index.postgres.autocommit.up.sql': `${T}CREATE INDEX CONCURRENTLY t_a ON t (a);\n`,
       '20200102000000000000_index.cockroach.autocommit.up.sql': 'CREATE INDEX t_a ON t USING INVERTED (a);\n',
       '20200103000000000000_data.up.sql': "INSERT INTO t VALUES (1);\n",
+      // Both: pop runs the postgres one.
+      '20200104000000000000_col.up.sql': 'ALTER TABLE t ADD COLUMN b text;\n',
+      '20200104000000000000_col.postgres.up.sql': 'ALTER TABLE t ADD COLUMN b varchar;\n',
     });
     const analysis = await analyzeMigrations([dir], { runner: 'transaction' });
-    expect(analysis.files.map((f) => f.slice(dir.length + 1))).toEqual(['20200101000000000000_init.postgres.up.sql', '20200102000000000000_index.postgres.autocommit.up.sql', '20200103000000000000_data.up.sql']);
+    expect(analysis.files.map((f) => f.slice(dir.length + 1))).toEqual(['20200101000000000000_init.postgres.up.sql', '20200102000000000000_index.postgres.autocommit.up.sql', '20200103000000000000_data.up.sql', '20200104000000000000_col.postgres.up.sql']);
     expect(analysis.statements.flatMap((s) => s.dangers.map((d) => d.kind))).not.toContain('concurrently-in-transaction');
   });
 

@@ -96,7 +96,14 @@ export async function listMigrationDirectory(dir: string): Promise<{ files: stri
     }
   };
   await walk(dir, 0);
-  return { files: orderMigrationPaths(files).map((f) => join(dir, f)), ignored };
+  // ory/pop runs name.postgres.up.sql instead of name.up.sql when both exist.
+  const dialectSpecific = new Set(files.filter((f) => /\.postgres(\.[a-z]+)*\.sql$/i.test(f)).map((f) => f.replace(/\.postgres((\.[a-z]+)*\.sql)$/i, '$1').replace(/\.autocommit\./i, '.')));
+  const chosen = files.filter((f) => {
+    if (!dialectSpecific.has(f.replace(/\.autocommit\./i, '.'))) return true;
+    ignored.push(join(dir, f));
+    return false;
+  });
+  return { files: orderMigrationPaths(chosen).map((f) => join(dir, f)), ignored };
 }
 
 async function readStdin(stdin: NodeJS.ReadableStream | undefined): Promise<string> {

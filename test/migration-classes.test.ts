@@ -2,7 +2,7 @@
 // reading; what PostgreSQL does is checked on a server by migration-locks.test.ts and
 // migration-schema.test.ts). Each class has the issue's examples and a sibling it did not name.
 import { describe, expect, it } from 'vitest';
-import { analyzeSources, type AnalyzeOptions, type MigrationStatement } from '../src/migration/index.js';
+import { analyzeSources, judgeWithOverlay, type AnalyzeOptions, type MigrationStatement } from '../src/migration/index.js';
 
 type Source = { file: string; text: string; history?: boolean; noTransaction?: boolean };
 
@@ -285,5 +285,17 @@ describe('5. input as it comes', () => {
     const statements = await judged(lines.join('\n'));
     expect(statements).toHaveLength(20000);
     expect(statements.at(-1)).toMatchObject({ line: 20000, column: 1, excerpt: "UPDATE t SET v = 'ü' WHERE id = 19999" });
+  });
+});
+
+describe('a trace overlay replaces the static facts of the statements it answers for', () => {
+  it('a DO block that builds its SQL is unknown statically; traced as a rewrite of orders it is judged as one', async () => {
+    const analysis = await analyzeSources([{ file: 'm.sql', text: `${T}DO $$ BEGIN EXECUTE format('ALTER TABLE %I ALTER COLUMN total TYPE bigint', 'orders'); END $$;\nSELECT 1;\n` }]);
+    expect(analysis.statements[1]?.dangers.map((d) => d.kind)).toEqual(['unknown-statement']);
+    const orders = { schema: null, name: 'orders', display: 'orders', canonical: '"orders"', mode: 'AccessExclusiveLock' as const, role: 'table' as const };
+    const traced = judgeWithOverlay(analysis, (_statement, { index }) => (index === 1 ? { locks: [orders], rewritten: ['"orders"'], scanned: ['"orders"'] } : undefined));
+    expect(traced[1]).toMatchObject({ source: 'trace', unknown: false, relations: [expect.objectContaining({ name: 'orders', mode: 'AccessExclusiveLock' })] });
+    expect(traced[1]?.dangers.map((d) => d.kind)).toEqual(['rewrite']);
+    expect(traced[2]?.source).toBe('static');
   });
 });

@@ -170,6 +170,17 @@ export async function analyzeSources(sources: readonly (MigrationSource | Migrat
   };
 }
 
+/**
+ * Judges the migration again with what a trace observed (`pgpreflight trace`, `check --trace`):
+ * each statement the overlay answers for uses the traced locks, rewrites and scans instead of
+ * the static ones. Offline (no schema and targets) the history is replayed for the schema as
+ * `analyzeSources` does; with a server's schema and targets it is judgeOnServer's judgement.
+ */
+export function judgeWithOverlay(analysis: MigrationAnalysis, overlay: Overlay, server?: { schema: Schema; targets: readonly Target[] }): MigrationStatement[] {
+  if (server) return judgeOnServer(analysis, server.schema, server.targets, overlay);
+  return judge(analysis.prepared, { runner: analysis.runner, schema: new Schema(), overlay });
+}
+
 /** The files every --migration argument means, in order (a directory in the order its tool applies it), with their text. */
 export async function readMigrationSources(paths: readonly string[], stdin?: NodeJS.ReadableStream): Promise<MigrationSource[]> {
   const input = await readMigrationInput(paths, stdin ? { stdin } : {});

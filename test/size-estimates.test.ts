@@ -143,6 +143,12 @@ describe('sizes without planner statistics (issue 20)', () => {
     expect(findingsOf(report, 'table-size', 'table-size')[0]).toMatchObject({ details: { rows: 3, rowSource: 'n_live_tup' } });
   });
 
+  it('a role that is not a superuser (pg_monitor only) gets the same estimate, without pg_stat_have_stats', async () => {
+    await cluster().sql('CREATE ROLE estimates_monitor LOGIN; GRANT pg_monitor TO estimates_monitor');
+    const report = await gate(cluster(), { tables: ['tiny'], only: ['table-size'], user: 'estimates_monitor' });
+    expect(findingsOf(report, 'table-size', 'table-size')[0]).toMatchObject({ details: { rows: 3, rowSource: 'n_live_tup' } });
+  });
+
   it('after ANALYZE the same statements are judged by the real size', async () => {
     await cluster().sql('ANALYZE bulk');
     const { code, findings } = await check(migration('bulk-after.sql', 'ALTER TABLE bulk ALTER COLUMN c TYPE bigint;'), ['--rewrite-max-rows', '5000000', '--rewrite-max-size', '1GB']);

@@ -5,7 +5,7 @@
 // gate is meant to spot (../shared/postgres-facts.md), so sizes come from
 // pg_class.relpages and partitions are walked through pg_inherits, not
 // pg_partition_tree(), which locks every partition.
-import type { VersionedSql } from '../core/sql-versions.js';
+import { sqlFor, type VersionedSql } from '../core/sql-versions.js';
 
 /** Server facts and the checker's own privileges. */
 export const SERVER_INFO_SQL = `
@@ -90,6 +90,19 @@ export const TARGETS_SQL: VersionedSql = [
   // 18 takes the object id as int8.
   { since: 180000, sql: targetsSql("pg_stat_have_stats('relation', (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()), r.oid::int8)") },
 ];
+
+/** For a role that may not call pg_stat_have_stats (only superusers can, by default): the entry's existence is not asked. */
+export const TARGETS_WITHOUT_HAVE_STATS_SQL = targetsSql('NULL::bool');
+
+/**
+ * The targets query for this connection: pg_stat_have_stats only where the role may call it.
+ * Its EXECUTE is the superuser's by default (pg_monitor does not have it), and the query goes
+ * out in the first batch, before the server has answered anything: the server_version and
+ * is_superuser it reported at startup decide. Elsewhere `tracked` is NULL, as on 14.
+ */
+export function targetsSqlFor(versionNum: number | undefined, superuser: boolean): string {
+  return versionNum !== undefined && versionNum >= 150000 && superuser ? sqlFor(TARGETS_SQL, versionNum) : TARGETS_WITHOUT_HAVE_STATS_SQL;
+}
 
 /**
  * The run's one look at pg_locks and pg_stat_activity, in a single statement. They are

@@ -17,9 +17,9 @@
 // checked the same way. `--sample` adds its second read after the pause: one more batch.
 import type pg from 'pg';
 import { resampledName, sampledName, type CheckDefinition, type CheckQuery, type QueryContext } from '../../checks/types.js';
-import { reportedVersionNum } from '../core/connection.js';
+import { reportedVersionNum, serverParameter } from '../core/connection.js';
 import { PreflightError } from '../core/errors.js';
-import { ACTIVITY_AND_LOCKS_SQL, PIN_CATALOG_SEARCH_PATH_SQL, SERVER_INFO_SQL, TARGETS_SQL } from './snapshot.sql.js';
+import { ACTIVITY_AND_LOCKS_SQL, PIN_CATALOG_SEARCH_PATH_SQL, SERVER_INFO_SQL, targetsSqlFor } from './snapshot.sql.js';
 import { sqlFor } from '../core/sql-versions.js';
 import { firstError, sendBatch, type Outcome, type Row, type Statement } from './batch.js';
 import { anyQualified, missingTablesError, SCHEMA_USAGE_SQL, schemaUsageError, TABLE_DIAGNOSIS_SQL } from './table-access.js';
@@ -333,7 +333,7 @@ async function look(client: pg.Client, request: SnapshotRequest, memory: Snapsho
     let targetsAt = -1;
     if (request.tables.length > 0) {
       if (anyQualified(request.tables)) usageAt = first.push({ text: SCHEMA_USAGE_SQL, values: tableValues }) - 1;
-      targetsAt = first.push({ text: sqlFor(TARGETS_SQL, reportedVersion ?? 140000), values: tableValues }) - 1;
+      targetsAt = first.push({ text: targetsSqlFor(reportedVersion, serverParameter(client, 'is_superuser') === 'on'), values: tableValues }) - 1;
       first.push({ text: TABLE_DIAGNOSIS_SQL, values: tableValues });
     }
     const guessed = assumed && reportedVersion !== undefined ? planQueries(queries, assumed, reportedVersion) : undefined;

@@ -1,8 +1,14 @@
-// The overlay `check --trace` gives the analysis: a pure function of the trace's result.
+// The overlay `check --trace` gives the analysis: a pure function of the trace's result, and
+// the analysis judged with it (judgeWithOverlay) after a real trace.
 import { describe, expect, it } from 'vitest';
 import type { LockMode } from '../src/core/lock-modes.js';
+import { analyzeSources, judgeWithOverlay } from '../src/migration/index.js';
+import { traceOn, type TraceTarget } from '../src/trace/index.js';
 import { traceCoverage, traceOverlay } from '../src/trace/overlay.js';
 import type { TracedLock, TracedRelation, TracedStatement, TraceResult } from '../src/trace/types.js';
+import { useCluster } from './helpers.js';
+
+const cluster = useCluster();
 
 const relation = (name: string, extra: Partial<TracedRelation> = {}): TracedRelation => ({ oid: 1, schema: 'public', name, relation: name, kind: 'table', createdByMigration: false, ...extra });
 
@@ -110,5 +116,37 @@ describe('traceOverlay', () => {
       traced: ['m.sql:1', 'm.sql:4', 'm.sql:7'],
       untraced: ['m.sql:2 (failed on the throwaway server: relation "x" does not exist)', 'm.sql:6 (cannot run inside a transaction)'],
     });
+  });
+});
+
+describe('the analysis judged with a real trace (judgeWithOverlay)', () => {
+  it('a DO block that builds its SQL: unknown statically, a rewrite of orders once traced; the other statements keep the static answer', async () => {
+    await cluster().sql('CREATE DATABASE overlay_e2e');
+    try {
+      const history = [{ file: '1_orders.sql', text: 'CREATE TABLE orders (id int PRIMARY KEY, total int);\nINSERT INTO orders SELECT g, g FROM generate_series(1, 100) g;\n' }];
+      const pending = [{ file: '2_widen.sql', text: "SET lock_timeout = '5s';\nDO $$ BEGIN EXECUTE format('ALTER TABLE %I ALTER COLUMN total TYPE bigint', 'orders'); END $$;\nSELECT 1;\n" }];
+      const analysis = await analyzeSources([...history.map((h) => ({ ...h, history: true })), ...pending]);
+      expect(analysis.statements[1]?.dangers.map((d) => d.kind)).toEqual(['unknown-statement']);
+      const target: TraceTarget = {
+        kind: 'throwaway',
+        display: 'test cluster, database overlay_e2e',
+        serverVersion: String(cluster().major),
+        major: cluster().major,
+        connect: (applicationName) => cluster().connect({ database: 'overlay_e2e', applicationName }),
+        close: async () => undefined,
+      };
+      const result = await traceOn(target, { pending, analysis, history, options: { inTransaction: false, settings: [], statementTimeoutMs: 30_000, lockTimeoutMs: 10_000 } });
+      expect(result.statements.map((s) => [s.index, s.outcome])).toEqual([
+        [0, 'traced'],
+        [1, 'traced'],
+        [2, 'traced'],
+      ]);
+      const judged = judgeWithOverlay(analysis, traceOverlay(result));
+      expect(judged[1]).toMatchObject({ source: 'trace', unknown: false, rewrites: true, relations: [expect.objectContaining({ name: 'orders', mode: 'AccessExclusiveLock' })] });
+      expect(judged[1]?.dangers.map((d) => d.kind)).toContain('rewrite');
+      expect(judged[1]?.dangers.map((d) => d.kind)).not.toContain('unknown-statement');
+    } finally {
+      await cluster().sql('DROP DATABASE overlay_e2e');
+    }
   });
 });

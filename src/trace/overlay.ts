@@ -1,23 +1,14 @@
 // `check --trace`: the trace's facts in the analysis' terms. Pure: a TraceResult in, the
 // analysis' overlay out — per statement (keyed by file and position in the file), the locks
 // its backend held, the relations it rewrote and the ones it read in full. The analysis
-// judges them as it judges its own (transactions, live sizes, thresholds); a statement the
-// trace did not observe keeps the static answer.
+// judges them as it judges its own (transactions, live sizes, thresholds): `judgeWithOverlay`
+// (src/migration/) takes this overlay; a statement the trace did not observe keeps the static answer.
 import { canonicalName, parseQualifiedName } from '../core/identifiers.js';
 import { LOCK_MODES, type LockMode } from '../core/lock-modes.js';
-import type { LockedRelation } from '../migration/index.js';
+import type { LockedRelation, TracedFacts } from '../migration/index.js';
 import type { TracedLock, TracedRelation, TracedStatement, TraceResult } from './types.js';
 
-/** What a traced run observed for one statement, as the analysis takes it. */
-export interface TracedFacts {
-  /** Every lock the statement's backend held after it ran (this transaction's, pre-existing relations only). */
-  locks: LockedRelation[];
-  /** Canonical names of relations given new storage with their rows copied. */
-  rewritten: string[];
-  /** Canonical names of relations read in full (sequential scans counted). */
-  scanned: string[];
-}
-
+/** The analysis' Overlay (`judgeWithOverlay`); it reads only the statement's line. */
 export type TraceOverlay = (statement: { line: number }, position: { file: string; index: number }) => TracedFacts | undefined;
 
 const PLAIN = /^[a-z_][a-z0-9_$]*$/;

@@ -59,13 +59,10 @@ function nodeOf(parse: (sql: string) => unknown, sql: string): [string, Fields] 
   }
 }
 
-/** The steps of the analyzed statements, in order, each with its position among its file's statements. */
+/** The steps of the analyzed statements, in order, each with its position among its file's statements (the analysis' index, the overlay's key). */
 export async function traceSteps(statements: readonly MigrationStatement[]): Promise<TraceStep[]> {
   const parse = await loadLibrary();
-  const counts = new Map<string, number>();
   return statements.map((statement) => {
-    const index = counts.get(statement.file) ?? 0;
-    counts.set(statement.file, index + 1);
     const node = nodeOf(parse, statement.sql);
     const nodeType = node?.[0] ?? statement.nodeType;
     const fields = node?.[1] ?? {};
@@ -73,7 +70,7 @@ export async function traceSteps(statements: readonly MigrationStatement[]): Pro
       file: statement.file,
       line: statement.line,
       column: statement.column,
-      index,
+      index: statement.index,
       excerpt: statement.excerpt,
       sql: statement.sql,
       nodeType,

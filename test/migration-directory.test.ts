@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Report } from '../src/core/types.js';
 import { analyzeMigrations } from '../src/migration/index.js';
-import { expectOneLineFailure, runCli, session, useCluster, waitFor } from './helpers.js';
+import { expectOneLineFailure, reportFrom, runCli, session, useCluster, waitFor } from './helpers.js';
 
 const cluster = useCluster();
 const root = mkdtempSync(join(tmpdir(), 'pgpreflight-directory-'));
@@ -33,7 +33,7 @@ const T = "SET lock_timeout = '5s';\n";
 
 async function gateJson(args: string[]): Promise<{ code: number | null; report: Report; stderr: string }> {
   const result = await runCli(['check', '--url', cluster().url(), '--timeout', '30s', '--format', 'json', '--only', 'locks,migration-risk', '--lock-fail', '100ms', ...args]);
-  return { code: result.code, report: result.stdout ? (JSON.parse(result.stdout) as Report) : ({} as Report), stderr: result.stderr };
+  return { code: result.code, report: result.stdout ? reportFrom(result.stdout) : ({} as Report), stderr: result.stderr };
 }
 
 describe('check --migration <directory> (issue 10 item 2)', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Report } from '../src/core/types.js';
 import { analyzeSources } from '../src/migration/index.js';
-import { runCli, useCluster } from './helpers.js';
+import { reportFrom, runCli, useCluster } from './helpers.js';
 
 const cluster = useCluster();
 const dir = mkdtempSync(join(tmpdir(), 'pgpreflight-remediation-'));
@@ -18,7 +18,7 @@ async function fixFor(sql: string, kind: string): Promise<string> {
   const path = join(dir, `m${Math.random().toString(36).slice(2)}.sql`);
   writeFileSync(path, `SET lock_timeout = '5s';\n${sql}\n`);
   const result = await runCli(['check', '--offline', '--migration', path, '--format', 'json']);
-  const finding = (JSON.parse(result.stdout) as Report).checks[0]?.findings.find((f) => f.kind === kind && f.severity === 'fail');
+  const finding = reportFrom(result.stdout).checks[0]?.findings.find((f) => f.kind === kind && f.severity === 'fail');
   expect(finding?.remediation?.sql, `a fix for ${kind}`).toBeTruthy();
   return finding?.remediation?.sql as string;
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Finding, Report } from '../src/core/types.js';
-import { checkOf, findingsOf, gate, runCli, session, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
+import { checkOf, findingsOf, gate, reportFrom, runCli, session, useCluster, waitFor, waitUntilWaiting } from './helpers.js';
 
 const cluster = useCluster({ settings: { autovacuum: false } });
 const dir = mkdtempSync(join(tmpdir(), 'pgpreflight-estimates-'));
@@ -28,7 +28,7 @@ function migration(name: string, sql: string): string {
 async function check(path: string, extra: string[] = []): Promise<{ code: number | null; report: Report; findings: Finding[] }> {
   const result = await runCli(['check', '--url', cluster().url(), '--migration', path, '--only', 'migration-risk,table-size', '--timeout', '30s', '--format', 'json', ...extra]);
   expect(result.stderr).toBe('');
-  const report = JSON.parse(result.stdout) as Report;
+  const report = reportFrom(result.stdout);
   return { code: result.code, report, findings: report.checks.find((c) => c.id === 'migration-risk')?.findings ?? [] };
 }
 

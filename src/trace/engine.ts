@@ -403,7 +403,12 @@ export class Tracer {
         // Until the statement waits (behind the blocker, or anything else) or ends: its first request is seen.
         while (blocking && !outcome.settled) {
           const rows = await sample();
-          if (rows.some((r) => !r.granted) || (await waiting())) break;
+          if (rows.some((r) => !r.granted)) break;
+          // It began waiting since that sample: sample the wait itself before letting go.
+          if (await waiting()) {
+            await sample();
+            break;
+          }
           await sleep(5);
         }
         if (blocking) await observer.query('ROLLBACK');

@@ -57,6 +57,11 @@ describe('--help', () => {
       expect(at(flag)).toBeLessThan(at('Connection ('));
     }
     expect(at('Connection (')).toBeLessThan(at('Thresholds ('));
+    // Each threshold says its unit: a percentage, a duration, a size, a count.
+    expect(check).toMatch(/--connections-warn\b[^-]*percent/);
+    expect(check).toMatch(/--lock-warn\b[^-]*duration/);
+    expect(check).toMatch(/--size-warn\b[\s\S]*?size: [\s\S]*?--/);
+    expect(check).toMatch(/--rows-warn\b[^-]*count/);
   });
 
   it('wraps to the terminal it is shown on', async () => {

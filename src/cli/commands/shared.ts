@@ -1,6 +1,6 @@
 // Flag parsing shared by the commands that run the gate (check, run, locks).
 import { CHECKS } from '../../../checks/index.js';
-import type { CheckDefinition } from '../../../checks/types.js';
+import type { CheckDefinition, OptionSpec } from '../../../checks/types.js';
 import { PreflightError } from '../../core/errors.js';
 import { LOCK_MODES, parseLockMode, type LockMode } from '../../core/lock-modes.js';
 import { didYouMean } from '../../core/text.js';
@@ -62,7 +62,13 @@ export function connectionFlags(argv: Argv): Argv {
     .option('dbname', { alias: 'd', type: 'string', group: CONNECTION_GROUP, describe: 'database name, or a whole URL or keyword/value connection string as psql -d takes [else the URL, PGDATABASE, the user name]' });
 }
 
-/** One --flag per check option, generated from the checks' metadata. */
+/** What a threshold's value is, as --help says it: its unit and how to write one. */
+export function unitOf(spec: OptionSpec): string {
+  if (spec.percent) return 'percent, 0 to 100';
+  return spec.kind === 'duration' ? 'duration: 500ms, 5s, 1m' : spec.kind === 'size' ? 'size: 512kB, 100MB, 1GB' : 'count';
+}
+
+/** One --flag per check option, generated from the checks' metadata, with its unit and default. */
 export function thresholdFlags(argv: Argv): Argv {
   let out = argv;
   for (const check of CHECKS) {
@@ -70,7 +76,7 @@ export function thresholdFlags(argv: Argv): Argv {
       out = out.option(spec.flag, {
         type: 'string',
         group: `Thresholds (${check.id}):`,
-        describe: `${spec.description}${spec.default === null ? ' [default: off]' : ` [default: ${spec.default}]`}`,
+        describe: `${spec.description} [${unitOf(spec)}; default: ${spec.default ?? 'off'}]`,
       });
     }
   }

@@ -59,15 +59,16 @@ export async function runCheck(run: CheckRun): Promise<CheckRunResult> {
     if (!migrationModule && (run.args.runner !== undefined || run.args['in-transaction'] !== undefined || run.args.since !== undefined || history.length > 0)) {
       throw new PreflightError('--runner, --in-transaction, --since and --history describe a migration: pass it with --migration <file or directory>');
     }
-    const migration = migrationModule
-      ? await migrationModule.analyzeMigrations(migrationPaths, {
-          ...(run.stdin ? { stdin: run.stdin } : {}),
-          ...(run.args.runner !== undefined ? { runner: String(run.args.runner) } : {}),
-          ...(run.args['in-transaction'] === true ? { inTransaction: true } : {}),
-          ...(run.args.since !== undefined ? { since: String(run.args.since) } : {}),
-          history,
-        })
-      : undefined;
+    if (!migrationModule && run.args.trace === true) throw new PreflightError('--trace needs --migration <file or directory>: it runs that migration on a throwaway server');
+    const migrationOptions = {
+      ...(run.args.runner !== undefined ? { runner: String(run.args.runner) } : {}),
+      ...(run.args['in-transaction'] === true ? { inTransaction: true } : {}),
+      ...(run.args.since !== undefined ? { since: String(run.args.since) } : {}),
+      history,
+    };
+    const analysed = migrationModule ? await migrationModule.analyzeMigrations(migrationPaths, { ...(run.stdin ? { stdin: run.stdin } : {}), ...migrationOptions }) : undefined;
+    // --trace: the statements judged by what they did on a throwaway server (src/trace/).
+    const migration = analysed && run.args.trace === true ? await (await import('../trace/index.js')).traceAnalysis(analysed, migrationPaths, migrationOptions) : analysed;
     // A gate with no table to look at and no statement to judge has looked at nothing.
     if (migration && migration.statements.every((s) => ['VariableSetStmt', 'VariableShowStmt', 'TransactionStmt'].includes(s.nodeType)) && listOfTables(run.args.table).length === 0) {
       throw new PreflightError(`--migration ${migrationPaths.join(' ')}: no statement to judge (${migration.files.length} file(s), ${migration.statements.length} statement(s), all SET or transaction control) and no --table: there is nothing for the gate to look at`);

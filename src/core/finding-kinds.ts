@@ -66,6 +66,7 @@ export const FINDING_KINDS = {
   'avoidable-strong-lock': { check: 'migration-risk', description: 'a statement takes a stronger lock than a known safe sequence needs' },
   'fails-on-existing-rows': { check: 'migration-risk', description: 'a statement fails if existing rows violate it (NOT NULL, CHECK, UNIQUE without proof)' },
   'unknown-statement': { check: 'migration-risk', description: 'a statement pgpreflight cannot judge from its text (a DO block that builds its SQL, psql \\gexec): the gate fails closed; pgpreflight trace shows what it does' },
+  trace: { check: 'migration-risk', description: 'with --trace: which statements were judged by what they did on a throwaway server, and which from their text (information)' },
   skipped: { check: 'migration-risk', description: 'part of a migration file not given to the parser (COPY data, a psql meta-command): named, not judged (information)' },
   // old-snapshots
   'old-snapshot': { check: 'old-snapshots', description: 'a transaction holds an old snapshot (CREATE INDEX CONCURRENTLY waits for it; it holds back vacuum)' },

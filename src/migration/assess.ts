@@ -182,6 +182,15 @@ export function assessMigration(analysis: MigrationAnalysis, sizes: SizeLookup |
       });
     }
   }
+  if (analysis.trace) {
+    const { where, traced, untraced } = analysis.trace;
+    findings.push({
+      kind: 'trace',
+      severity: 'info',
+      message: `traced on ${where}: ${traced.length} statement(s) judged by what they did${untraced.length > 0 ? `; ${untraced.length} from their text: ${untraced.join(', ')}` : ''}`,
+      details: { traced: traced.join(', '), untraced: untraced.join('; ') || null },
+    });
+  }
   for (const skipped of analysis.skipped) {
     findings.push({ kind: 'skipped', severity: 'info', message: `${skipped.file}:${skipped.line}: not given to the parser: ${skipped.what}`, file: skipped.file, line: skipped.line });
   }

@@ -45,6 +45,19 @@ export interface MigrationAnalysis {
   names: { types: string[]; functions: string[] };
   /** Tables the migration renames: new canonical name → old (the same table, its size and traffic). */
   renamedFrom: Record<string, string>;
+  /** With `check --trace`: what the trace observed; the statements above are judged with it. */
+  trace?: MigrationTrace;
+}
+
+/** What `check --trace` adds to the analysis: the trace's facts per statement, and which statements it observed. */
+export interface MigrationTrace {
+  overlay: Overlay;
+  /** Where it ran, e.g. "throwaway PostgreSQL 17.6". */
+  where: string;
+  /** file:line of each statement judged by what it did. */
+  traced: string[];
+  /** file:line (and why) of each statement judged from its text. */
+  untraced: string[];
 }
 
 export interface AnalyzeOptions extends InputOptions {
@@ -187,6 +200,24 @@ export async function readMigrationSources(paths: readonly string[], stdin?: Nod
   return input.files.filter((f) => !f.history).map((f) => ({ file: f.file, text: f.text }));
 }
 
+/** The files a --migration (with --since / --history) means, pending and history apart, with their text: what a trace runs. */
+export async function migrationSourcesOf(paths: readonly string[], options: AnalyzeOptions = {}): Promise<{ pending: MigrationSource[]; history: MigrationSource[] }> {
+  const input = await readMigrationInput(paths, options);
+  const source = (f: MigrationFile): MigrationSource => ({ file: f.file, text: f.text });
+  return { pending: input.files.filter((f) => !f.history).map(source), history: input.files.filter((f) => f.history).map(source) };
+}
+
+/**
+ * The analysis with a trace's facts (`check --trace`): each statement the trace observed is
+ * judged by what it did, the tables to gate are the ones the statements really locked, and
+ * judgeOnServer keeps using the overlay when the server's schema is read.
+ */
+export function withTrace(analysis: MigrationAnalysis, trace: MigrationTrace): MigrationAnalysis {
+  const statements = judgeWithOverlay(analysis, trace.overlay);
+  const created = new Set(statements.flatMap((s) => [...s.creates, ...s.renames.map(([, to]) => to)]));
+  return { ...analysis, statements, tables: tableRequests(statements, created), concurrently: statements.some((s) => s.concurrently), trace };
+}
+
 /** Reads and analyzes every --migration argument. */
 export async function analyzeMigrations(paths: readonly string[], options: AnalyzeOptions | NodeJS.ReadableStream = {}): Promise<MigrationAnalysis> {
   const opts: AnalyzeOptions = 'pipe' in options || 'read' in options ? { stdin: options as NodeJS.ReadableStream } : (options as AnalyzeOptions);
@@ -207,7 +238,7 @@ export function judgeOnServer(analysis: MigrationAnalysis, schema: Schema, targe
     });
   return judge(
     analysis.prepared.filter((f) => !f.history),
-    { runner: analysis.runner, schema: schema.clone(), isNew: (canonical, createdByPending) => createdByPending && !present(canonical), ...(overlay ? { overlay } : {}) },
+    { runner: analysis.runner, schema: schema.clone(), isNew: (canonical, createdByPending) => createdByPending && !present(canonical), ...((overlay ?? analysis.trace?.overlay) ? { overlay: overlay ?? analysis.trace?.overlay } : {}) },
   );
 }
 

@@ -5,8 +5,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConnectionSpec } from '../core/connection.js';
 import { PreflightError } from '../core/errors.js';
-import { analyzeSources, readMigrationSources, type MigrationAnalysis, type MigrationSource } from '../migration/index.js';
+import { analyzeSources, migrationSourcesOf, readMigrationSources, withTrace, type AnalyzeOptions, type MigrationAnalysis, type MigrationSource } from '../migration/index.js';
 import { applyHistory, Tracer, type TraceOptions } from './engine.js';
+import { traceCoverage, traceOverlay } from './overlay.js';
 import { traceSteps } from './statements.js';
 import { shadowTarget, throwawayTarget, type TraceTarget } from './target.js';
 import type { TracedStatement, TraceResult } from './types.js';
@@ -153,4 +154,25 @@ export async function traceFiles(
   const historyFiles = where.kind === 'shadow' && history === undefined ? [] : await historyPaths(pendingPaths, history);
   const historySources = historyFiles.length > 0 ? await readMigrationSources(historyFiles) : [];
   return traceMigration({ pending, analysis, history: historySources, where, options });
+}
+
+/**
+ * `check --trace`: the check's migration run on a throwaway server, after its history (--since
+ * and --history, else the files beside the first pending file that sort before it), and the
+ * analysis judged again with what each statement did. A history that does not apply is an
+ * error (exit 2); a statement that fails or is not run keeps its static judgement.
+ */
+export async function traceAnalysis(analysis: MigrationAnalysis, pendingPaths: readonly string[], options: AnalyzeOptions): Promise<MigrationAnalysis> {
+  if (pendingPaths.includes('-')) throw new PreflightError('--trace runs the migration on a throwaway server from its files: pass them with --migration <file or directory>, not on stdin');
+  const sources = await migrationSourcesOf(pendingPaths, options);
+  const beside = sources.history.length === 0 ? await historyPaths(pendingPaths, undefined) : [];
+  const history = beside.length > 0 ? await readMigrationSources(beside) : sources.history;
+  const result = await traceMigration({
+    pending: sources.pending,
+    analysis,
+    history,
+    where: { kind: 'throwaway' },
+    options: { inTransaction: analysis.runner.mode === 'transaction', settings: [], statementTimeoutMs: 60_000, lockTimeoutMs: 5_000 },
+  });
+  return withTrace(analysis, { overlay: traceOverlay(result), where: `a throwaway PostgreSQL ${result.target.serverVersion}`, ...traceCoverage(result) });
 }

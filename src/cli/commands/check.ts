@@ -56,7 +56,8 @@ export function gateFlags(y: Argv, { format = true }: { format?: boolean } = {})
     .option('runner', { type: 'string', describe: `with --migration: the tool that runs it, which decides the transactions (${['auto', 'psql', 'transaction', 'rails', 'django', 'diesel', 'sqlx', 'flyway', 'golang-migrate', 'prisma', 'knex', 'node-pg-migrate', 'goose', 'dbmate', 'alembic', '...'].join(', ')}) [default: auto, from the layout; plain .sql files: psql]` })
     .option('in-transaction', { type: 'boolean', describe: 'with --migration: each file runs in one transaction (same as --runner transaction)' })
     .option('since', { type: 'string', describe: 'with --migration <dir>: judge only files changed since this git ref; the others are history, read for the schema' })
-    .option('history', { type: 'string', array: true, describe: 'migrations already applied (file or directory, repeatable): read for the schema, not judged' });
+    .option('history', { type: 'string', array: true, describe: 'migrations already applied (file or directory, repeatable): read for the schema, not judged' })
+    .option('trace', { type: 'boolean', describe: 'with --migration: run it first on a throwaway PostgreSQL (after its history, as pgpreflight trace does) and judge each statement by the locks, rewrites and scans it took there' });
   return thresholdFlags(
     connectionFlags(format ? core.option('format', { choices: REPORTER_NAMES, describe: 'output format on stdout [default: table; github when GITHUB_ACTIONS=true]' }) : core)
       .option('verbose', { type: 'boolean', describe: 'also list the passing and skipped checks and informational findings (table, markdown)' })

@@ -14,8 +14,8 @@ export default defineCheck<Option>({
   options: {
     rowsWarn: { kind: 'count', atMost: 'maxRows', default: null, flag: 'rows-warn', description: 'warn at this many estimated rows (off unless set)' },
     sizeWarn: { kind: 'size', atMost: 'maxSize', default: null, flag: 'size-warn', description: 'warn at this total size, heap + indexes + TOAST (off unless set)' },
-    maxRows: { kind: 'count', default: null, flag: 'max-rows', description: 'fail at this many estimated rows (off unless set)' },
-    maxSize: { kind: 'size', default: null, flag: 'max-size', description: 'fail at this total size (off unless set)' },
+    maxRows: { kind: 'count', default: null, flag: 'rows-fail', formerly: 'max-rows', description: 'fail at this many estimated rows (off unless set; was --max-rows)' },
+    maxSize: { kind: 'size', default: null, flag: 'size-fail', formerly: 'max-size', description: 'fail at this total size (off unless set; was --max-size)' },
   },
   evaluate(snapshot, { optionsFor, migration }) {
     const findings: Finding[] = [];
@@ -40,11 +40,11 @@ export default defineCheck<Option>({
       const what = `${target.qualifiedName}: ${rows !== null ? `~${formatCount(rows)} rows` : 'no row estimate'}, ${sizeText}`;
       let severity: Finding['severity'] = 'info';
       const reasons: string[] = [];
-      if (limits.maxRows !== null && rows !== null && rows >= limits.maxRows) reasons.push(`rows at or over --max-rows ${formatCount(limits.maxRows)}`);
-      if (limits.maxSize !== null && total !== null && total >= limits.maxSize) reasons.push(`size at or over --max-size ${formatBytes(limits.maxSize)}`);
+      if (limits.maxRows !== null && rows !== null && rows >= limits.maxRows) reasons.push(`rows at or over --rows-fail ${formatCount(limits.maxRows)}`);
+      if (limits.maxSize !== null && total !== null && total >= limits.maxSize) reasons.push(`size at or over --size-fail ${formatBytes(limits.maxSize)}`);
       // A limit that cannot be checked fails closed: unknown is not small.
-      if (limits.maxRows !== null && rows === null) reasons.push('no row estimate to compare with --max-rows');
-      if (limits.maxSize !== null && total === null && (estimate.bytesAtMost === null || estimate.bytesAtMost >= limits.maxSize)) reasons.push('no byte size to compare with --max-size');
+      if (limits.maxRows !== null && rows === null) reasons.push('no row estimate to compare with --rows-fail');
+      if (limits.maxSize !== null && total === null && (estimate.bytesAtMost === null || estimate.bytesAtMost >= limits.maxSize)) reasons.push('no byte size to compare with --size-fail');
       if (reasons.length > 0) severity = 'fail';
       else {
         if (limits.rowsWarn !== null && rows !== null && rows >= limits.rowsWarn) reasons.push(`at or over ${formatCount(limits.rowsWarn)} rows`);

@@ -13,6 +13,11 @@ export interface OptionSpec {
   default: string | null;
   /** The CLI flag, without dashes. */
   flag: string;
+  /**
+   * The flag's old spelling, still accepted: on the command line (rewritten with a note on
+   * stderr, src/cli/deprecated.ts), as PGPREFLIGHT_<OLD> and in the library's `thresholds`.
+   */
+  formerly?: string;
   description: string;
   /** Another option of this check that measures the same thing and must not be set lower (a warn threshold names its fail threshold). */
   atMost?: string;

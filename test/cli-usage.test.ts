@@ -5,7 +5,9 @@
 // stderr. No server is needed: nothing here connects.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { CHECKS } from '../checks/index.js';
 import { COMMANDS } from '../src/cli/commands/index.js';
+import { DEPRECATED } from '../src/cli/deprecated.js';
 import { CLI, expectOneLineFailure, runCli } from './helpers.js';
 
 const columns = (line: string): number => [...line].length;
@@ -105,6 +107,23 @@ describe('old spellings keep working, with a note on stderr', () => {
     expect(rowsOf(old.stdout).parallel).toMatchObject({ value: '3', source: '--parallel' });
     expect(old.stderr).toMatch(/--concurrency\b.*--parallel\b/);
     expect(old.stderr).toMatch(/--json\b.*--format json\b/);
+  });
+
+  it('--max-rows / --max-size are --rows-fail / --size-fail, on the command line and as PGPREFLIGHT_MAX_*', async () => {
+    const current = await runCli(['config', '--rows-fail', '5', '--size-fail', '1GB', '--format', 'json']);
+    expect(current.stderr).toBe('');
+    expect(rowsOf(current.stdout)['table-size.maxRows']).toMatchObject({ value: '5', source: '--rows-fail' });
+    const old = await runCli(['config', '--max-rows', '5', '--format', 'json'], { PGPREFLIGHT_MAX_SIZE: '1GB' });
+    expect(old.code).toBe(0);
+    expect(rowsOf(old.stdout)['table-size.maxRows']).toMatchObject({ value: '5', source: '--rows-fail' });
+    expect(rowsOf(old.stdout)['table-size.maxSize']).toMatchObject({ source: 'PGPREFLIGHT_MAX_SIZE' });
+    expect(old.stderr).toMatch(/--max-rows\b.*--rows-fail\b/);
+  });
+
+  it("every old threshold spelling in the checks' metadata is rewritten on the command line", () => {
+    const renamed = CHECKS.flatMap((c) => Object.values(c.options)).filter((o) => o.formerly !== undefined);
+    expect(renamed.length).toBeGreaterThan(0);
+    for (const spec of renamed) expect(DEPRECATED).toContainEqual(expect.objectContaining({ kind: 'flag', old: spec.formerly, now: spec.flag }));
   });
 
   it('checks --format text is checks --format table', async () => {

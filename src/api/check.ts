@@ -154,7 +154,7 @@ export interface CheckOptions {
   /** Check ids to run, or to skip. */
   only?: readonly string[];
   skip?: readonly string[];
-  /** Thresholds by their CLI flag name: `{ 'lock-fail': '2s', 'max-size': '10GB' }`. */
+  /** Thresholds by their CLI flag name: `{ 'lock-fail': '2s', 'size-fail': '10GB' }` (an old spelling such as `max-size` works too). */
   thresholds?: Readonly<Record<string, string | number>>;
   /** Lowest status that blocks (exitCode 1): `fail` (default) or `warn`. */
   failOn?: FailOn;
@@ -217,9 +217,11 @@ async function argsOf(options: CheckOptions): Promise<Record<string, unknown>> {
   if (typeof options.config === 'string') args.config = options.config;
   if (options.thresholds) {
     const { CHECKS } = await import('../../checks/index.js');
-    const flags = CHECKS.flatMap((c) => Object.values(c.options).map((o) => o.flag));
-    for (const [flag, value] of Object.entries(options.thresholds)) {
-      if (!flags.includes(flag)) throw new PreflightError(`unknown threshold "${flag}"${didYouMean(flag, flags)}: the thresholds are ${flags.join(', ')}`);
+    const specs = CHECKS.flatMap((c) => Object.values(c.options));
+    const flags = specs.map((o) => o.flag);
+    for (const [given, value] of Object.entries(options.thresholds)) {
+      const flag = specs.find((o) => o.flag === given || o.formerly === given)?.flag;
+      if (flag === undefined) throw new PreflightError(`unknown threshold "${given}"${didYouMean(given, flags)}: the thresholds are ${flags.join(', ')}`);
       args[flag] = String(value);
     }
   }

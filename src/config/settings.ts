@@ -274,7 +274,9 @@ function thresholdsFrom(args: Record<string, unknown>, env: Env, config: Preflig
     const values: Record<string, Sourced<number | null>> = {};
     for (const [key, spec] of Object.entries(check.options)) {
       const flagText = fromFlag(args, spec.flag);
-      const envName = envNameOf(spec.flag);
+      // The variable of the flag's old spelling still counts when the current one is unset.
+      const oldEnvName = spec.formerly === undefined ? undefined : envNameOf(spec.formerly);
+      const envName = fromEnv(env, envNameOf(spec.flag)) === undefined && oldEnvName !== undefined && fromEnv(env, oldEnvName) !== undefined ? oldEnvName : envNameOf(spec.flag);
       const envText = fromEnv(env, envName);
       const configValue = config?.thresholds[check.id]?.[key];
       values[key] = pick<number | null>(

@@ -47,7 +47,12 @@ export function assertThresholdOrder(check: CheckDefinition, valueOf: (key: stri
 
 export type CheckOptionValues = Record<string, Record<string, number | null>>;
 
-/** Defaults for every check, overridden by the given raw values keyed by flag name. */
+/** The raw value of an option by its flag, or by its old spelling. */
+function rawOf(rawByFlag: Readonly<Record<string, string | undefined>>, spec: OptionSpec): string | undefined {
+  return rawByFlag[spec.flag] ?? (spec.formerly === undefined ? undefined : rawByFlag[spec.formerly]);
+}
+
+/** Defaults for every check, overridden by the given raw values keyed by flag name (or an old spelling). */
 export function resolveCheckOptions(
   checks: readonly CheckDefinition[],
   rawByFlag: Readonly<Record<string, string | undefined>>,
@@ -56,13 +61,13 @@ export function resolveCheckOptions(
   for (const check of checks) {
     const values: Record<string, number | null> = {};
     for (const [key, spec] of Object.entries(check.options)) {
-      const raw = rawByFlag[spec.flag];
+      const raw = rawOf(rawByFlag, spec);
       values[key] =
         raw !== undefined ? parseOptionValue(spec, raw, `--${spec.flag}`) : spec.default === null ? null : parseOptionValue(spec, spec.default, `the default of ${spec.flag}`);
     }
     assertThresholdOrder(check, (key) => {
       const spec = check.options[key] as OptionSpec;
-      const raw = rawByFlag[spec.flag];
+      const raw = rawOf(rawByFlag, spec);
       return { value: values[key] ?? null, source: raw === undefined ? `the default ${spec.flag}` : `--${spec.flag} ${raw}`, origin: raw === undefined ? null : 'flags' };
     });
     out[check.id] = values;

@@ -135,7 +135,7 @@ export async function squawkOn(c: PeerCase): Promise<Judgement> {
 
 /**
  * pgpreflight with a server: the case's history is applied to a fresh database, then the gate
- * (in process, as `check --migration --only migration-risk` runs it) judges the pending files on that schema. --rewrite-max-rows 0 makes every rewrite or scan
+ * (in process, as `check --migration --only migration-risk` runs it) judges the pending files on that schema. --rewrite-rows-fail 0 makes every rewrite or scan
  * under a write-blocking lock a fail whatever the (empty) table's size: what is compared is
  * whether the analyzer sees one, not the size.
  */
@@ -158,7 +158,7 @@ export async function pgpreflightOnline(c: PeerCase, cluster: Cluster, index: nu
       connection: resolveConnection(cluster.url({ database }), {}),
       tables: mergeTableRequests([], analysis.tables),
       checks,
-      options: resolveCheckOptions(checks, { 'rewrite-max-rows': '0' }),
+      options: resolveCheckOptions(checks, { 'rewrite-rows-fail': '0' }),
       timeoutMs: 30_000,
       migration: analysis,
     });

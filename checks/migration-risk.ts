@@ -17,8 +17,8 @@ export default defineCheck<Option>({
   privileges: 'none (pg_class, pg_attribute, pg_constraint, pg_index and pg_proc are readable by every role)',
   unchangedByWaiting: true,
   options: {
-    rewriteMaxSize: { kind: 'size', default: '100MB', flag: 'rewrite-max-size', description: 'fail a rewrite or full scan under a write-blocking lock on a table of this total size or more' },
-    rewriteMaxRows: { kind: 'count', default: '1000000', flag: 'rewrite-max-rows', description: 'fail a rewrite or full scan under a write-blocking lock on a table of this many estimated rows or more' },
+    rewriteMaxSize: { kind: 'size', default: '100MB', flag: 'rewrite-size-fail', formerly: 'rewrite-max-size', description: 'fail a rewrite or full scan under a write-blocking lock on a table of this total size or more (was --rewrite-max-size)' },
+    rewriteMaxRows: { kind: 'count', default: '1000000', flag: 'rewrite-rows-fail', formerly: 'rewrite-max-rows', description: 'fail a rewrite or full scan under a write-blocking lock on a table of this many estimated rows or more (was --rewrite-max-rows)' },
   },
   queries: [
     {

@@ -120,6 +120,14 @@ describe('old spellings keep working, with a note on stderr', () => {
     expect(old.stderr).toMatch(/--max-rows\b.*--rows-fail\b/);
   });
 
+  it('--rewrite-max-rows / --rewrite-max-size are --rewrite-rows-fail / --rewrite-size-fail, on the command line and as PGPREFLIGHT_REWRITE_MAX_*', async () => {
+    const old = await runCli(['config', '--rewrite-max-rows', '7', '--format', 'json'], { PGPREFLIGHT_REWRITE_MAX_SIZE: '2GB' });
+    expect(old.code).toBe(0);
+    expect(rowsOf(old.stdout)['migration-risk.rewriteMaxRows']).toMatchObject({ value: '7', source: '--rewrite-rows-fail' });
+    expect(rowsOf(old.stdout)['migration-risk.rewriteMaxSize']).toMatchObject({ source: 'PGPREFLIGHT_REWRITE_MAX_SIZE' });
+    expect(old.stderr).toMatch(/--rewrite-max-rows\b.*--rewrite-rows-fail\b/);
+  });
+
   it("every old threshold spelling in the checks' metadata is rewritten on the command line", () => {
     const renamed = CHECKS.flatMap((c) => Object.values(c.options)).filter((o) => o.formerly !== undefined);
     expect(renamed.length).toBeGreaterThan(0);

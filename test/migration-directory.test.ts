@@ -63,7 +63,7 @@ describe('check --migration <directory> (issue 10 item 2)', () => {
 
   it('sibling: the CREATE and the ALTER in one file, with IF NOT EXISTS: the existing table is still gated', async () => {
     const dir = tree('same-file', { 'schema.sql': `${T}CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY, total int);\nCREATE INDEX orders_total_idx ON orders (total);\n` });
-    const { code, report } = await gateJson(['--migration', join(dir, 'schema.sql'), '--rewrite-max-rows', '100']);
+    const { code, report } = await gateJson(['--migration', join(dir, 'schema.sql'), '--rewrite-rows-fail', '100']);
     expect(code).toBe(1);
     expect(report.targets.map((t) => t.name)).toEqual(['public.orders']);
     expect(report.checks.find((c) => c.id === 'migration-risk')?.findings.find((f) => f.kind === 'scan-under-lock')).toMatchObject({ severity: 'fail' });
@@ -80,7 +80,7 @@ describe('check --migration <directory> (issue 10 item 2)', () => {
 
   it('sibling: a table renamed earlier in the file keeps its data: later statements on the new name are judged by its size (not "not found")', async () => {
     const dir = tree('renamed', { '0001.sql': `${T}ALTER TABLE orders RENAME TO purchases;\nCREATE INDEX purchases_total ON purchases (total);\nALTER TABLE purchases RENAME TO orders;\n` });
-    const { code, report, stderr } = await gateJson(['--migration', dir, '--rewrite-max-rows', '100']);
+    const { code, report, stderr } = await gateJson(['--migration', dir, '--rewrite-rows-fail', '100']);
     expect(stderr).toBe('');
     expect(code).toBe(1);
     expect(report.targets.map((t) => t.name)).toEqual(['public.orders']);

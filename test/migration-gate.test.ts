@@ -113,7 +113,7 @@ describe('check --migration with real holders', () => {
 
   it('fails a rewrite on a table at the size threshold, on size alone, with the safe sequence', async () => {
     const path = migrationFile('type.sql', TYPE_CHANGE);
-    const report = await gateMigration(path, { only: ['locks', 'migration-risk'], flags: { 'rewrite-max-rows': '1000' } });
+    const report = await gateMigration(path, { only: ['locks', 'migration-risk'], flags: { 'rewrite-rows-fail': '1000' } });
     expect(checkOf(report, 'locks').status).toBe('pass');
     expect(checkOf(report, 'migration-risk').status).toBe('fail');
     const [finding] = findingsOf(report, 'migration-risk', 'rewrite');
@@ -123,10 +123,10 @@ describe('check --migration with real holders', () => {
 
   it('passes the same rewrite under the threshold, and fails it by bytes too', async () => {
     const path = migrationFile('type.sql', TYPE_CHANGE);
-    const small = await gateMigration(path, { only: ['migration-risk'], flags: { 'rewrite-max-rows': '1000000', 'rewrite-max-size': '1GB' } });
+    const small = await gateMigration(path, { only: ['migration-risk'], flags: { 'rewrite-rows-fail': '1000000', 'rewrite-size-fail': '1GB' } });
     expect(checkOf(small, 'migration-risk').status).toBe('pass');
     expect(findingsOf(small, 'migration-risk', 'rewrite')[0]).toMatchObject({ severity: 'info' });
-    const bytes = await gateMigration(path, { only: ['migration-risk'], flags: { 'rewrite-max-rows': '1000000', 'rewrite-max-size': '64kB' } });
+    const bytes = await gateMigration(path, { only: ['migration-risk'], flags: { 'rewrite-rows-fail': '1000000', 'rewrite-size-fail': '64kB' } });
     expect(findingsOf(bytes, 'migration-risk', 'rewrite')[0]).toMatchObject({ severity: 'fail' });
   });
 

@@ -105,7 +105,7 @@ async function online(sql: string): Promise<Finding[]> {
     tables: mergeTableRequests([], analysis.tables),
     checks,
     // Every rewrite or scan fails at 1 row: the finding's kind is what is compared.
-    options: resolveCheckOptions(checks, { 'rewrite-max-rows': '1' }),
+    options: resolveCheckOptions(checks, { 'rewrite-rows-fail': '1' }),
     timeoutMs: 15_000,
     migration: analysis,
   });

@@ -81,7 +81,7 @@ describe('sizes without planner statistics (issue 20)', () => {
   });
 
   it('with thresholds above the row count, the unknown byte size still fails closed, with ANALYZE as the fix', async () => {
-    const { code, findings } = await check(migration('bulk-type.sql', 'ALTER TABLE bulk ALTER COLUMN c TYPE bigint;'), ['--rewrite-max-rows', '5000000', '--rewrite-max-size', '1GB']);
+    const { code, findings } = await check(migration('bulk-type.sql', 'ALTER TABLE bulk ALTER COLUMN c TYPE bigint;'), ['--rewrite-rows-fail', '5000000', '--rewrite-size-fail', '1GB']);
     expect(code).toBe(1);
     const danger = findings.find((f) => f.kind === 'rewrite');
     expect(danger).toMatchObject({ severity: 'fail', remediation: { sql: 'ANALYZE bulk;' } });
@@ -95,7 +95,7 @@ describe('sizes without planner statistics (issue 20)', () => {
   });
 
   it('analyzed while empty, then loaded: the stale reltuples = 0 loses to n_live_tup', async () => {
-    const { code, findings } = await check(migration('grown.sql', 'CREATE INDEX grown_c ON grown (c);'), ['--rewrite-max-rows', '10000']);
+    const { code, findings } = await check(migration('grown.sql', 'CREATE INDEX grown_c ON grown (c);'), ['--rewrite-rows-fail', '10000']);
     expect(code).toBe(1);
     expect(findings.find((f) => f.kind === 'scan-under-lock')?.message).toMatch(/~20,000 rows \(n_live_tup\)/);
   });
@@ -108,7 +108,7 @@ describe('sizes without planner statistics (issue 20)', () => {
   });
 
   it('sums a partitioned table over its partitions, each from its own source', async () => {
-    const { findings } = await check(migration('events.sql', 'CREATE INDEX events_c ON events (c);'), ['--rewrite-max-rows', '25000']);
+    const { findings } = await check(migration('events.sql', 'CREATE INDEX events_c ON events (c);'), ['--rewrite-rows-fail', '25000']);
     const danger = findings.find((f) => f.kind === 'scan-under-lock');
     expect(danger).toMatchObject({ severity: 'fail' });
     expect(danger?.message).toMatch(/~30,000 rows \(pg_class\.reltuples \+ n_live_tup\)/);
@@ -151,7 +151,7 @@ describe('sizes without planner statistics (issue 20)', () => {
 
   it('after ANALYZE the same statements are judged by the real size', async () => {
     await cluster().sql('ANALYZE bulk');
-    const { code, findings } = await check(migration('bulk-after.sql', 'ALTER TABLE bulk ALTER COLUMN c TYPE bigint;'), ['--rewrite-max-rows', '5000000', '--rewrite-max-size', '1GB']);
+    const { code, findings } = await check(migration('bulk-after.sql', 'ALTER TABLE bulk ALTER COLUMN c TYPE bigint;'), ['--rewrite-rows-fail', '5000000', '--rewrite-size-fail', '1GB']);
     expect(code).toBe(0);
     expect(findings.find((f) => f.kind === 'rewrite')?.message).toMatch(/rows \(pg_class\.reltuples\)/);
     const index = await check(migration('bulk-index.sql', 'CREATE INDEX bulk_c ON bulk (c);'));

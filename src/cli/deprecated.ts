@@ -32,9 +32,11 @@ type Deprecated = RenamedFlag | FlagToValue | RenamedValue;
 export const DEPRECATED: readonly Deprecated[] = [
   // Databases at once, two letters away from --concurrently (CREATE INDEX CONCURRENTLY).
   { kind: 'flag', commands: ['check', 'config'], old: 'concurrency', now: 'parallel' },
-  // Thresholds as <measure>-warn / <measure>-fail (checks/table-size.ts names them `formerly`).
+  // Thresholds as <measure>-warn / <measure>-fail (the checks name them `formerly`).
   { kind: 'flag', commands: ['check', 'config', 'run'], old: 'max-rows', now: 'rows-fail' },
   { kind: 'flag', commands: ['check', 'config', 'run'], old: 'max-size', now: 'size-fail' },
+  { kind: 'flag', commands: ['check', 'config', 'run'], old: 'rewrite-max-rows', now: 'rewrite-rows-fail' },
+  { kind: 'flag', commands: ['check', 'config', 'run'], old: 'rewrite-max-size', now: 'rewrite-size-fail' },
   // One output selector: --format on every command.
   { kind: 'flag-to-value', commands: ['config'], old: 'json', flag: 'format', value: 'json' },
   { kind: 'value', commands: ['checks'], flag: 'format', old: 'text', now: 'table' },

@@ -44,16 +44,16 @@ type SizeVerdict = { kind: 'over'; reason: string } | { kind: 'small' } | { kind
 
 /**
  * Over a threshold, small, or unknown. Unknown is not small: with no row estimate, or no
- * byte size whose upper bound clears --rewrite-max-size, the decision fails closed.
+ * byte size whose upper bound clears --rewrite-size-fail, the decision fails closed.
  */
 function judgeSize(size: TableEstimate, thresholds: Thresholds): SizeVerdict {
   const reasons: string[] = [];
-  if (thresholds.maxRows !== null && size.rows !== null && size.rows >= thresholds.maxRows) reasons.push(`at or over --rewrite-max-rows ${formatCount(thresholds.maxRows)}`);
-  if (thresholds.maxSize !== null && size.bytes !== null && size.bytes >= thresholds.maxSize) reasons.push(`at or over --rewrite-max-size ${formatBytes(thresholds.maxSize)}`);
+  if (thresholds.maxRows !== null && size.rows !== null && size.rows >= thresholds.maxRows) reasons.push(`at or over --rewrite-rows-fail ${formatCount(thresholds.maxRows)}`);
+  if (thresholds.maxSize !== null && size.bytes !== null && size.bytes >= thresholds.maxSize) reasons.push(`at or over --rewrite-size-fail ${formatBytes(thresholds.maxSize)}`);
   if (reasons.length > 0) return { kind: 'over', reason: reasons.join(', ') };
   if (size.rows === null && (thresholds.maxRows !== null || thresholds.maxSize !== null)) return { kind: 'unknown', reason: 'the size is unknown, assumed large' };
   if (thresholds.maxSize !== null && size.bytes === null && (size.bytesAtMost === null || size.bytesAtMost >= thresholds.maxSize)) {
-    return { kind: 'unknown', reason: `the size in bytes is unknown until VACUUM/ANALYZE and could reach --rewrite-max-size ${formatBytes(thresholds.maxSize)}, assumed large` };
+    return { kind: 'unknown', reason: `the size in bytes is unknown until VACUUM/ANALYZE and could reach --rewrite-size-fail ${formatBytes(thresholds.maxSize)}, assumed large` };
   }
   return { kind: 'small' };
 }

@@ -129,6 +129,29 @@ describe('check, table', () => {
   });
 });
 
+describe('check, table and JSON agree', () => {
+  it('every check named on a status line has that status in the JSON report', async () => {
+    // Waits of a second or more make the load check warn about the same sessions the failing checks
+    // flag: both statuses are then explained by the root blocker above.
+    await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name = 'web' AND wait_event_type = 'Lock' AND now() - query_start > interval '1.5 s'");
+    const [table, json] = await Promise.all([
+      runCli(['check', '--url', url(), '--table', 'orders']),
+      runCli(['check', '--url', url(), '--table', 'orders', '--format', 'json']),
+    ]);
+    const statusOf = new Map((JSON.parse(json.stdout) as GateReport).databases[0]?.report?.checks.map((c) => [c.id, c.status.toUpperCase()]) ?? []);
+    const named: [string, string][] = [];
+    for (const line of table.stdout.split('\n')) {
+      const grouped = /^(FAIL|WARN|ERROR) +([a-z-]+(?:, [a-z-]+)*): the sessions above/.exec(line);
+      const row = /^(FAIL|WARN|ERROR|PASS|SKIP) +([a-z-]+) /.exec(line);
+      if (grouped) for (const id of (grouped[2] as string).split(', ')) named.push([id, grouped[1] as string]);
+      else if (row) named.push([row[2] as string, row[1] as string]);
+    }
+    expect(named).toContainEqual(['locks', 'FAIL']);
+    expect(named).toContainEqual(['load', 'WARN']);
+    for (const [id, status] of named) expect([id, status]).toEqual([id, statusOf.get(id)]);
+  });
+});
+
 describe('check, JSON: the root cause as data', () => {
   it('one root with the ALTER and the 40 readers collapsed, no fix on any waiter, each with the checks that flagged it', async () => {
     const result = await runCli(['check', '--url', url(), '--table', 'orders', '--format', 'json']);

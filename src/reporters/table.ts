@@ -37,10 +37,11 @@ function checkLines(view: ReportView, width: number, verbose: boolean, paint: Pa
   const rows = verbose ? [...problems, ...passed, ...skipped] : problems.filter((c) => !explainedChecks.has(c.id));
   const idWidth = Math.max(0, ...rows.map((c) => c.id.length));
   const out: string[] = [];
-  if (explained.length > 0) {
-    const worst = explained[0]?.status ?? 'fail';
-    const lines = hanging(`${LABEL[worst].padEnd(6)} `, `${explained.map((c) => c.id).join(', ')}: the sessions above`, width);
-    out.push(...lines.map((l, i) => (i === 0 ? `${paint[worst](l.slice(0, 6))}${l.slice(6)}` : l)));
+  // One line per status (problems come ordered fail, warn, error), so a warning is never shown as a FAIL.
+  for (const status of [...new Set(explained.map((c) => c.status))]) {
+    const ids = explained.filter((c) => c.status === status).map((c) => c.id);
+    const lines = hanging(`${LABEL[status].padEnd(6)} `, `${ids.join(', ')}: the sessions above`, width);
+    out.push(...lines.map((l, i) => (i === 0 ? `${paint[status](l.slice(0, 6))}${l.slice(6)}` : l)));
   }
   for (const check of rows) {
     const lead = `${LABEL[check.status].padEnd(6)} ${check.id.padEnd(idWidth)}  `;

@@ -129,8 +129,12 @@ export function reportLines(report: Report, context: ReporterContext): string[] 
   return out;
 }
 
-function verdictLine(gate: GateReport, paint: Paint, offline: boolean): string {
-  return `${paint.bold('Verdict:')} ${paint[gate.verdict](LABEL[gate.verdict])}: ${verdictText(gate.verdict, gate.exitCode, offline)} (exit ${gate.exitCode})`;
+/** The verdict, wrapped to the terminal like every other line (the --offline verdict is long). */
+function verdictLines(gate: GateReport, paint: Paint, offline: boolean, width: number): string[] {
+  const lead = `Verdict: ${LABEL[gate.verdict]}`;
+  const lines = wrapWords(`${lead}: ${verdictText(gate.verdict, gate.exitCode, offline)} (exit ${gate.exitCode})`, width);
+  lines[0] = `${paint.bold('Verdict:')} ${paint[gate.verdict](LABEL[gate.verdict])}${(lines[0] ?? '').slice(lead.length)}`;
+  return lines;
 }
 
 function sectionLines(db: DatabaseSection, context: ReporterContext, paint: Paint): string[] {
@@ -144,9 +148,11 @@ function sectionLines(db: DatabaseSection, context: ReporterContext, paint: Pain
 const table: Reporter = (gate, context) => {
   const paint = painter(context.color);
   const only = gate.databases.length === 1 ? gate.databases[0] : undefined;
-  if (only?.report) return `${[verdictLine(gate, paint, isOffline(only.report)), ...reportLines(only.report, context)].join('\n')}\n`;
+  if (only?.report) return `${[...verdictLines(gate, paint, isOffline(only.report), Math.max(40, context.width ?? DEFAULT_WIDTH)), ...reportLines(only.report, context)].join('\n')}\n`;
   const blocked = gate.blockedBy.length > 0 ? `, blocked by ${gate.blockedBy.join(', ')}` : '';
-  const out = [`${paint.bold('Gate verdict:')} ${paint[gate.verdict](LABEL[gate.verdict])} across ${gate.databases.length} databases${gate.exitCode === 0 ? '' : blocked} (exit ${gate.exitCode}, ${gate.durationMs} ms)`];
+  const lead = `Gate verdict: ${LABEL[gate.verdict]}`;
+  const out = wrapWords(`${lead} across ${gate.databases.length} databases${gate.exitCode === 0 ? '' : blocked} (exit ${gate.exitCode}, ${gate.durationMs} ms)`, Math.max(40, context.width ?? DEFAULT_WIDTH));
+  out[0] = `${paint.bold('Gate verdict:')} ${paint[gate.verdict](LABEL[gate.verdict])}${(out[0] ?? '').slice(lead.length)}`;
   for (const db of gate.databases) out.push('', ...sectionLines(db, context, paint));
   return `${out.join('\n')}\n`;
 };

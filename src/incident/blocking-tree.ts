@@ -10,47 +10,13 @@ const LOCK_ORDER: readonly string[] = LOCK_MODES;
 import { BLOCKING_TREE_QUERIES, HELD_ON_WAITED_QUERY, PREPARED_RELATION_LOCKS_QUERY, WAITED_RELATIONS_QUERY } from './blocking-tree.sql.js';
 import type { HeldLock, LockRow, PreparedTransaction, Remediation, RootCause, Session, Snapshot } from '../core/types.js';
 import { rootCausesOf } from './root-causes.js';
+import type { TreeNode, WaitedLock } from './tree-node.js';
 
 export { BLOCKING_TREE_QUERIES, waitersBehind };
 
 export const QUERY_EXCERPT_CHARS = 200;
 
-/** What a waiting node waits for. */
-export interface WaitedLock {
-  mode: string;
-  lockType: string;
-  /** Qualified relation name for relation locks, else null. */
-  relation: string | null;
-  waitSeconds: number | null;
-}
-
-export interface TreeNode {
-  kind: 'session' | 'prepared';
-  /** null for a prepared transaction (its locks have no pid). */
-  pid: number | null;
-  gid: string | null;
-  user: string | null;
-  application: string | null;
-  client: string | null;
-  backendType: string | null;
-  state: string | null;
-  /** Age of the open transaction (of the prepared transaction for kind prepared). */
-  xactAgeSeconds: number | null;
-  query: string | null;
-  /** true when the checker's role cannot see this session's details. */
-  hidden: boolean;
-  /** Set on waiting nodes: the lock they are queued for. */
-  waitingFor: WaitedLock | null;
-  /** Distinct sessions waiting behind this node, directly or down the chain. */
-  waitingBehind: number;
-  /** Longest wait among them, seconds. */
-  oldestWaitSeconds: number | null;
-  /** Set on roots only: what ends the blocking, and its cost. */
-  remediation: Remediation | null;
-  /** Set on roots only: the locks it holds that the sessions right behind it queue for. */
-  holds: HeldLock[];
-  blocks: TreeNode[];
-}
+export type { TreeNode, WaitedLock };
 
 export interface BlockingTree {
   takenAt: string;

@@ -4,30 +4,9 @@
 // the sessions behind it are listed once each, identical ones collapsed into one group
 // ("40 × SELECT count(*) FROM orders (app web), oldest 14s"). Waiting sessions get no fix of
 // their own: ending a waiter frees nobody ahead of it, the root's fix ends the queue.
-import type { CheckResult, HeldLock, Remediation, RootCause, WaiterGroup } from '../core/types.js';
+import type { CheckResult, RootCause, WaiterGroup } from '../core/types.js';
+import type { TreeNode } from './tree-node.js';
 
-/** What this module reads of a blocking-tree node (src/incident/blocking-tree.ts TreeNode). */
-export interface QueueNode {
-  kind: 'session' | 'prepared';
-  pid: number | null;
-  gid: string | null;
-  user: string | null;
-  application: string | null;
-  client: string | null;
-  backendType: string | null;
-  state: string | null;
-  xactAgeSeconds: number | null;
-  query: string | null;
-  hidden: boolean;
-  waitingFor: { mode: string; lockType: string; relation: string | null; waitSeconds: number | null } | null;
-  waitingBehind: number;
-  oldestWaitSeconds: number | null;
-  remediation: Remediation | null;
-  holds: HeldLock[];
-  blocks: QueueNode[];
-}
-
-type TreeNode = QueueNode;
 
 interface Visit {
   node: TreeNode;
@@ -39,7 +18,7 @@ interface Visit {
 const idOf = (node: TreeNode): number => node.pid ?? 0;
 
 /** Root blockers with their waiters grouped; `flaggedBy(pid)` names the checks that reported a session. */
-export function rootCausesOf(roots: readonly QueueNode[], flaggedBy: (pid: number) => string[] = () => []): RootCause[] {
+export function rootCausesOf(roots: readonly TreeNode[], flaggedBy: (pid: number) => string[] = () => []): RootCause[] {
   const listed = new Set<number>();
   return roots.map((root) => {
     // Breadth first, so a session reachable along two paths is listed at its shallowest place.

@@ -16,29 +16,10 @@ import { projectRoot, startCluster, type Cluster } from '../src/clusters/cluster
 import { formatCount } from '../src/core/units.js';
 import { analyzeSources, type MigrationStatement } from '../src/migration/index.js';
 import type { Report } from '../src/core/types.js';
+import { comparePeers, peerTotals, SQUAWK_LOCK_RULES } from './peers.js';
 
-/**
- * squawk's rules about locks, rewrites and scans (https://squawkhq.com/docs/rules); its other
- * rules are about style, naming, idempotency or backwards compatibility (prefer-robust-stmts,
- * prefer-bigint-over-int, renaming-column, ban-drop-column, require-statement-timeout, ...).
- */
-export const SQUAWK_LOCK_RULES = new Set([
-  'adding-field-with-default',
-  'adding-foreign-key-constraint',
-  'adding-not-nullable-field',
-  'adding-required-field',
-  'adding-serial-primary-key-field',
-  'ban-alter-domain-with-add-constraint',
-  'ban-concurrent-index-creation-in-transaction',
-  'changing-column-type',
-  'constraint-missing-not-valid',
-  'disallowed-unique-constraint',
-  'require-concurrent-index-creation',
-  'require-concurrent-index-deletion',
-  'require-concurrent-partition-detach',
-  'require-concurrent-reindex',
-  'require-lock-timeout',
-]);
+// squawk's rules about locks, rewrites and scans: one list, kept with the peers' corpus.
+export { SQUAWK_LOCK_RULES };
 
 export type Expectation = 'dangerous' | 'safe';
 
@@ -232,7 +213,6 @@ async function main(): Promise<number> {
   );
   process.stdout.write(`${summary.toString()}\n\n`);
 
-  const { comparePeers, peerTotals } = await import('./peers.js');
   let cluster: Cluster | null = null;
   if (!offlineOnly) cluster = await startCluster({ settings: { autovacuum: false } });
   let peers;

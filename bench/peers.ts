@@ -39,7 +39,11 @@ export interface PeerCase {
 export const PEERS = join(projectRoot, 'bench', 'corpus-peers');
 const SQUAWK = join(projectRoot, 'node_modules', '.bin', 'squawk');
 
-/** squawk's rules about locks, rewrites, scans and transactions (the others are about style or compatibility). */
+/**
+ * squawk's rules about locks, rewrites, scans and transactions (https://squawkhq.com/docs/rules);
+ * its other rules are about style, naming, idempotency or backwards compatibility
+ * (prefer-robust-stmts, prefer-bigint-over-int, renaming-column, ban-drop-column, ...).
+ */
 export const SQUAWK_LOCK_RULES = new Set([
   'adding-field-with-default',
   'adding-foreign-key-constraint',

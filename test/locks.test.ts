@@ -169,9 +169,15 @@ describe('locks: row-level waits are not a table lock queue', () => {
     expect(findingsOf(report, 'locks', 'lock-waiter')).toEqual([]);
     expect(checkOf(report, 'ddl-in-progress').status).toBe('pass');
     expect(report.verdict).toBe('pass');
-    // The built CLI, as a pipeline runs it: exit 0.
+    // Nor is the holder a root blocker: nobody queues for a lock on the table behind it.
+    expect(report.rootCauses).toEqual([]);
+    // The built CLI, as a pipeline runs it: exit 0, and no root blocker (with a kill fix) shown.
     const cli = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--only', 'locks,ddl-in-progress', ...Object.entries(CALM).flatMap(([k, v]) => [`--${k}`, v])]);
     expect(cli.code).toBe(0);
+    expect(cli.stdout).not.toMatch(/Root blocker/);
+    expect(cli.stdout).not.toMatch(new RegExp(`pg_(cancel|terminate)_backend\\(${holder.pid}\\)`));
+    const locks = await runCli(['locks', '--url', cluster().url(), '--table', 'orders', '--format', 'json']);
+    expect((JSON.parse(locks.stdout) as { roots: unknown[] }).roots).toEqual([]);
     await holder.client.query('ROLLBACK');
     await pending;
   });
@@ -190,6 +196,8 @@ describe('locks: row-level waits are not a table lock queue', () => {
     expect(findingsOf(report, 'locks', 'lock-waiter')).toEqual([]);
     expect(checkOf(report, 'locks').status).toBe('pass');
     expect(checkOf(report, 'ddl-in-progress').status).toBe('pass');
+    // A tuple wait carries the table's oid, but it is no queue for a table lock: no root blocker.
+    expect(report.rootCauses).toEqual([]);
     await holder.client.query('ROLLBACK');
     await Promise.all([firstPending, secondPending]);
   });
@@ -224,6 +232,9 @@ describe('locks: row-level waits are not a table lock queue', () => {
     expect(findingsOf(report, 'locks', 'lock-waiter').map((f) => f.pid)).toEqual([alter.pid]);
     // Both writers hold RowExclusiveLock and the ALTER waits for both: each is a root of one waiter.
     expect(findingsOf(report, 'locks', 'lock-holder').find((f) => f.pid === holder.pid)).toMatchObject({ severity: 'fail', details: { waitingBehind: 1 } });
+    // The queue on the table has roots: the holder is one (the row waiter, a holder of
+    // RowExclusiveLock that the ALTER also waits for, may be another).
+    expect(report.rootCauses.map((r) => r.pid)).toContain(holder.pid);
     await holder.client.query('ROLLBACK');
     await Promise.allSettled([rowPending, alterPending]);
     await cluster().sql('ALTER TABLE orders DROP COLUMN IF EXISTS mixed');

@@ -155,16 +155,6 @@ export function buildBlockingTree(snapshot: Snapshot): BlockingTree {
     return pid === null || pid === undefined ? null : waits.get(pid)?.waitSeconds ?? null;
   };
   const targetOids = new Set(snapshot.targets.flatMap((t) => t.relations.map((r) => r.oid)));
-  // Who holds or awaits a lock on a target relation: sessions by pid, prepared transactions by vxid.
-  const onTarget = new Set<string>();
-  for (const l of snapshot.locks) {
-    if (l.relation !== null && targetOids.has(l.relation)) onTarget.add(l.pid === null ? `vxid:${l.virtualTransaction}` : `pid:${l.pid}`);
-  }
-  const touchesTarget = (key: string): boolean => {
-    const v = vertices.get(key);
-    if (!v) return false;
-    return v.prepared ? onTarget.has(`vxid:${v.prepared.virtualTransaction ?? ''}`) : onTarget.has(key);
-  };
   const nodeOf = (key: string, root: boolean, path: Set<string>): TreeNode => {
     const v = vertices.get(key) as Vertex;
     const below = descendants(key);
@@ -227,10 +217,18 @@ export function buildBlockingTree(snapshot: Snapshot): BlockingTree {
     }
     return [...out.values()];
   };
+  // With targets, a root is one of a lock queue ON a target: someone behind it waits for a
+  // relation lock on a target relation, the queue a migration's ALTER joins. A session that
+  // merely holds a lock on the target while others wait for its row (transactionid/tuple waits,
+  // milliseconds long under OLTP load) is not one: the locks and idle checks judge such holders.
+  const queuedOnTarget = (key: string): boolean => {
+    const waited = waits.get(vertices.get(key)?.pid ?? -1);
+    return waited !== undefined && waited.lockType === 'relation' && waited.relation !== null && targetOids.has(waited.relation);
+  };
   const rootKeys = [...children.keys()].filter((key) => {
     const v = vertices.get(key) as Vertex;
     if (isWaiting(v)) return false;
-    return targetOids.size === 0 || [key, ...descendants(key)].some(touchesTarget);
+    return targetOids.size === 0 || [...descendants(key)].some(queuedOnTarget);
   });
   const roots = rootKeys
     .map((key) => nodeOf(key, true, new Set()))

@@ -134,6 +134,14 @@ describe('old spellings keep working, with a note on stderr', () => {
     for (const spec of renamed) expect(DEPRECATED).toContainEqual(expect.objectContaining({ kind: 'flag', old: spec.formerly, now: spec.flag }));
   });
 
+  it('checks (text) is wrapped to the terminal: 80 columns from $COLUMNS, every description kept', async () => {
+    const [narrow, json] = await Promise.all([runCli(['checks'], { COLUMNS: '80' }), runCli(['checks', '--format', 'json'])]);
+    expect(narrow.code).toBe(0);
+    expect(Math.max(...narrow.stdout.split('\n').map((line) => [...line].length))).toBeLessThanOrEqual(80);
+    const words = narrow.stdout.replace(/\s+/g, ' ');
+    for (const check of JSON.parse(json.stdout) as { why: string }[]) expect(words).toContain(check.why.replace(/\s+/g, ' '));
+  });
+
   it('checks --format text is checks --format table', async () => {
     const table = await runCli(['checks', '--format', 'table']);
     const text = await runCli(['checks', '--format=text']);

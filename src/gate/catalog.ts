@@ -2,6 +2,7 @@
 // metadata, so the documentation cannot drift from the code.
 import { CHECKS } from '../../checks/index.js';
 import { FINDING_KINDS } from '../core/finding-kinds.js';
+import { hanging } from '../core/text.js';
 
 export function checkCatalog(): {
   id: string;
@@ -30,7 +31,8 @@ export function checkCatalog(): {
   }));
 }
 
-export function listChecks(format: 'text' | 'json' | 'markdown'): string {
+/** The catalog in a format; the text one is wrapped to `width` columns (the terminal's). */
+export function listChecks(format: 'text' | 'json' | 'markdown', width = 80): string {
   const catalog = checkCatalog();
   if (format === 'json') return `${JSON.stringify(catalog, null, 2)}\n`;
   if (format === 'markdown') {
@@ -60,10 +62,10 @@ export function listChecks(format: 'text' | 'json' | 'markdown'): string {
     catalog
       .map((c) =>
         [
-          `${c.id}  ${c.title}`,
-          `  ${c.why}`,
-          `  privileges: ${c.privileges}`,
-          ...c.options.map((o) => `  --${o.flag.replace(/^--/, '')} ${o.default ?? 'off'}  ${o.description}`),
+          ...hanging(`${c.id}  `, c.title, width, 2),
+          ...hanging('  ', c.why, width),
+          ...hanging('  privileges: ', c.privileges, width, 4),
+          ...c.options.flatMap((o) => hanging(`  --${o.flag.replace(/^--/, '')} ${o.default ?? 'off'}  `, o.description, width, 6)),
         ].join('\n'),
       )
       .join('\n\n') + '\n'

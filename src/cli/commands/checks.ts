@@ -1,3 +1,4 @@
+import { terminalWidth } from './shared.js';
 import type { CommandModule } from './types.js';
 
 const checks: CommandModule = {
@@ -8,7 +9,7 @@ const checks: CommandModule = {
   async handler(args, io) {
     const { listChecks } = await import('../../gate/catalog.js');
     const format = args.format as 'table' | 'json' | 'markdown';
-    io.stdout.write(listChecks(format === 'table' ? 'text' : format));
+    io.stdout.write(listChecks(format === 'table' ? 'text' : format, terminalWidth(io) ?? 80));
     return 0;
   },
 };

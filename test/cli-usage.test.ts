@@ -134,6 +134,18 @@ describe('old spellings keep working, with a note on stderr', () => {
     for (const spec of renamed) expect(DEPRECATED).toContainEqual(expect.objectContaining({ kind: 'flag', old: spec.formerly, now: spec.flag }));
   });
 
+  it('config (table) fits 80 columns: the long check list wraps in its column, every check named, no password', async () => {
+    const [narrow, json] = await Promise.all([
+      runCli(['config', '--url', 'postgresql://deploy:s3cret-pw@127.0.0.1:5432/app'], { COLUMNS: '80' }),
+      runCli(['config', '--format', 'json']),
+    ]);
+    expect(narrow.code).toBe(0);
+    expect(Math.max(...narrow.stdout.split('\n').map((line) => [...line].length))).toBeLessThanOrEqual(80);
+    expect(narrow.stdout).not.toContain('s3cret-pw');
+    const checkList = (JSON.parse(json.stdout) as { settings: { key: string; value: string }[] }).settings.find((r) => r.key === 'checks')?.value ?? '';
+    for (const id of checkList.split(', ')) expect(narrow.stdout).toMatch(new RegExp(`\\b${id}\\b`));
+  });
+
   it('checks (text) is wrapped to the terminal: 80 columns from $COLUMNS, every description kept', async () => {
     const [narrow, json] = await Promise.all([runCli(['checks'], { COLUMNS: '80' }), runCli(['checks', '--format', 'json'])]);
     expect(narrow.code).toBe(0);

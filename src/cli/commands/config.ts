@@ -8,6 +8,8 @@ import { redact } from '../../core/errors.js';
 import { secretsOf } from '../../gate/gate.js';
 import { resolveSettings, type Settings, type Sourced } from '../../config/settings.js';
 import { formatBytes, formatCount, formatDuration } from '../../core/units.js';
+import { hanging, wrapWords } from '../../core/text.js';
+import { terminalWidth } from './shared.js';
 import { configFor, gateFlags } from './check.js';
 import type { CommandModule } from './types.js';
 
@@ -76,11 +78,19 @@ const config: CommandModule = {
       io.stdout.write(redact(`${JSON.stringify({ configFile: settings.configPath, settings: rows }, null, 2)}\n`, secrets));
       return 0;
     }
+    // Three columns fitted to the terminal: a long value (the check list, a URL) wraps within its
+    // column, the source stays on the value's first line.
+    const width = terminalWidth(io) ?? 80;
     const keyWidth = Math.max(...rows.map((r) => r.key.length));
-    const valueWidth = Math.min(60, Math.max(...rows.map((r) => r.value.length)));
-    const lines = [`config file: ${settings.configPath ?? 'none found (pgpreflight.config.json, .pgpreflightrc[.json|.yaml|.yml], package.json "pgpreflight")'}`, ''];
+    const sourceWidth = Math.max(...rows.map((r) => r.source.length));
+    const valueWidth = Math.max(12, Math.min(Math.max(...rows.map((r) => r.value.length)), width - keyWidth - sourceWidth - 4));
+    const lines = [...hanging('config file: ', settings.configPath ?? 'none found (pgpreflight.config.json, .pgpreflightrc[.json|.yaml|.yml], package.json "pgpreflight")', width), ''];
     lines.push(`${'setting'.padEnd(keyWidth)}  ${'value'.padEnd(valueWidth)}  source`);
-    for (const r of rows) lines.push(`${r.key.padEnd(keyWidth)}  ${r.value.padEnd(valueWidth)}  ${r.source}`);
+    for (const r of rows) {
+      const [first = '', ...rest] = wrapWords(r.value, valueWidth);
+      lines.push(`${r.key.padEnd(keyWidth)}  ${first.padEnd(valueWidth)}  ${r.source}`);
+      for (const more of rest) lines.push(`${' '.repeat(keyWidth + 2)}${more}`);
+    }
     io.stdout.write(redact(`${lines.join('\n')}\n`, secrets));
     return 0;
   },

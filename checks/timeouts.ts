@@ -6,7 +6,7 @@
 // server's own setting (https://www.postgresql.org/docs/current/sql-alterrole.html).
 import type { Finding } from '../src/core/types.js';
 import { formatDuration, parseDuration } from '../src/core/units.js';
-import { defineCheck, statusOf } from './types.js';
+import { defineCheck, statusOf, type CheckQuery } from './types.js';
 
 /**
  * One row per (role, database) that has client sessions open, plus one for the
@@ -50,6 +50,9 @@ SELECT p.is_me, r.rolname AS role, quote_ident(r.rolname) AS role_ident, d.datna
      ORDER BY s.setrole = 0, s.setdatabase = 0 LIMIT 1) it ON true
  ORDER BY p.is_me DESC, r.rolname, d.datname`;
 
+/** One query for both checks that read it (timeouts, migration-risk): the snapshot reads it once, by name. */
+export const TIMEOUT_SETTINGS_QUERY: CheckQuery = { name: 'timeout-settings', sql: TIMEOUT_SETTINGS_SQL };
+
 /** A timeout as written in a setting: a bare number is milliseconds (their unit); null when unreadable. */
 export function timeoutMs(value: string): number | null {
   const text = value.trim().replace(/^'(.*)'$/, '$1').replace(/\s+/g, '');
@@ -70,7 +73,7 @@ export default defineCheck<never>({
   privileges: 'none (pg_db_role_setting and pg_settings are readable by every role); a SET inside a session cannot be seen from outside',
   unchangedByWaiting: true,
   options: {},
-  queries: [{ name: 'timeout-settings', sql: TIMEOUT_SETTINGS_SQL }],
+  queries: [TIMEOUT_SETTINGS_QUERY],
   evaluate(snapshot, { migrationSession }) {
     const findings: Finding[] = [];
     const rows = snapshot.extra['timeout-settings'] ?? [];

@@ -94,6 +94,50 @@ describe('pgpreflight check --migration (built CLI)', () => {
     expect(result.code).toBe(1);
   });
 
+  it('--offline fails ADD COLUMN ... NOT NULL without a default: whether the table has rows is unknown (exit 1)', async () => {
+    const path = file('0046_notnull.sql', "SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN nn int NOT NULL;\n");
+    const result = await runCli(['check', '--offline', '--migration', path, '--format', 'json'], { PGHOST: '/nonexistent', PGPORT: '1' });
+    expect(result.code).toBe(1);
+    expect(migrationFindings(reportFrom(result.stdout))).toEqual([expect.objectContaining({ kind: 'fails-on-existing-rows', severity: 'fail', file: path, line: 2 })]);
+  });
+
+  it('live: ADD COLUMN ... NOT NULL on an empty table (its primary key and TOAST index have a page each) is judged by its rows: not a failure (exit 0)', async () => {
+    await cluster().sql('CREATE TABLE empty_orders (id int PRIMARY KEY, note text); ANALYZE empty_orders;');
+    const path = file('0047_notnull_empty.sql', "SET lock_timeout = '5s';\nALTER TABLE empty_orders ADD COLUMN nn int NOT NULL;\n");
+    const result = await runCli(['check', '--url', cluster().url(), '--migration', path, '--only', 'migration-risk', '--format', 'json']);
+    expect(result.code).toBe(0);
+    expect(migrationFindings(reportFrom(result.stdout)).filter((f) => f.kind === 'fails-on-existing-rows')).toEqual([expect.objectContaining({ severity: 'warn', line: 2 })]);
+    // The same on orders, which has rows: fails.
+    const full = await runCli(['check', '--url', cluster().url(), '--migration', file('0048_notnull_full.sql', "SET lock_timeout = '5s';\nALTER TABLE orders ADD COLUMN nn int NOT NULL;\n"), '--only', 'migration-risk', '--format', 'json']);
+    expect(full.code).toBe(1);
+    expect(migrationFindings(reportFrom(full.stdout)).filter((f) => f.kind === 'fails-on-existing-rows')).toEqual([expect.objectContaining({ severity: 'fail', line: 2 })]);
+  });
+
+  it("live: the connecting role's lock_timeout covers a file without SET lock_timeout; a role setting of 0 does not", async () => {
+    // A role of its own, so the other tests' postgres role keeps lock_timeout 0.
+    await cluster().sql("CREATE ROLE mig_guarded LOGIN; ALTER ROLE mig_guarded SET lock_timeout = '3s'; GRANT SELECT ON orders TO mig_guarded;");
+    const path = file('000001_add_col.up.sql', 'ALTER TABLE orders ADD COLUMN c int;\n');
+    const args = ['check', '--url', cluster().url({ user: 'mig_guarded' }), '--migration', path, '--only', 'migration-risk,timeouts', '--fail-on', 'warn', '--format', 'json'];
+    const guarded = await runCli(args);
+    expect(guarded.code).toBe(0);
+    const findings = migrationFindings(reportFrom(guarded.stdout));
+    expect(findings.filter((f) => f.kind === 'lock-timeout-missing')).toEqual([]);
+    expect(findings.filter((f) => f.kind === 'lock-timeout-inherited')).toEqual([
+      expect.objectContaining({ severity: 'info', user: 'mig_guarded', file: path, line: 1, details: expect.objectContaining({ valueMs: 3000, source: 'role' }) }),
+    ]);
+    // Without the timeouts check selected, migration-risk still reads the role's setting.
+    const alone = await runCli(args.map((a) => (a === 'migration-risk,timeouts' ? 'migration-risk' : a)));
+    expect(alone.code).toBe(0);
+    expect(migrationFindings(reportFrom(alone.stdout)).map((f) => [f.kind, f.severity])).toContainEqual(['lock-timeout-inherited', 'info']);
+
+    await cluster().sql('ALTER ROLE mig_guarded SET lock_timeout = 0;');
+    const off = await runCli(args);
+    expect(off.code).toBe(1);
+    const offFindings = migrationFindings(reportFrom(off.stdout));
+    expect(offFindings.filter((f) => f.kind === 'lock-timeout-missing')).toEqual([expect.objectContaining({ severity: 'warn', file: path, line: 1 })]);
+    expect(offFindings.filter((f) => f.kind === 'lock-timeout-inherited')).toEqual([]);
+  });
+
   it('a missing migration file exits 2', async () => {
     const result = await runCli(['check', '--offline', '--migration', join(dir, 'nope.sql')]);
     expect(result.code).toBe(2);

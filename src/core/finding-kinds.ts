@@ -63,6 +63,7 @@ export const FINDING_KINDS = {
   'scan-under-lock': { check: 'migration-risk', description: 'a statement reads every row of the table under a lock that blocks writes' },
   'concurrently-in-transaction': { check: 'migration-risk', description: 'CREATE/DROP INDEX CONCURRENTLY (or another statement that cannot) runs inside a transaction block' },
   'lock-timeout-missing': { check: 'migration-risk', description: 'a write-blocking lock is taken without a lock_timeout set first' },
+  'lock-timeout-inherited': { check: 'migration-risk', description: "a write-blocking lock no SET lock_timeout in the file covers relies on the connecting role's (or database's) lock_timeout, or run's (information)" },
   'avoidable-strong-lock': { check: 'migration-risk', description: 'a statement takes a stronger lock than a known safe sequence needs' },
   'fails-on-existing-rows': { check: 'migration-risk', description: 'a statement fails if existing rows violate it (NOT NULL, CHECK, UNIQUE without proof)' },
   'unknown-statement': { check: 'migration-risk', description: 'a statement pgpreflight cannot judge from its text (a DO block that builds its SQL, psql \\gexec): the gate fails closed; pgpreflight trace shows what it does' },

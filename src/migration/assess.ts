@@ -93,9 +93,12 @@ function severityOf(danger: Danger, statement: MigrationStatement, sizes: SizeLo
       return { severity: 'info', why: `small enough: ${measured.map((m) => `${m.display} ${describeSize(m.size as TableEstimate)}`).join('; ')}` };
     }
     case 'fails-on-existing-rows': {
-      if (!sizes) return { severity: 'warn', why: 'offline: fails unless the table is empty' };
+      // Unknown is not small: offline the table is assumed to have rows, as a size is assumed large.
+      if (!sizes) return { severity: 'fail', why: 'offline: whether the table has rows is unknown; fails unless it is empty' };
       const measured = (danger.relations ?? []).map((canonical) => ({ display: displayOf(statement, canonical), size: sizes(canonical) }));
-      const known = measured.flatMap((m) => (m.size !== null && m.size.rows !== null ? [{ rows: m.size.rows, bytes: m.size.bytes }] : []));
+      // The heap's pages, not the indexes' or TOAST's (whose index has a metapage too): an empty
+      // table's primary key still takes a page, and every TOASTed value has its row in the heap.
+      const known = measured.flatMap((m) => (m.size !== null && m.size.rows !== null ? [{ rows: m.size.rows, bytes: m.size.heapBytes }] : []));
       if (known.length < measured.length) {
         const unknown = measured.filter((m) => m.size === null || m.size.rows === null);
         return { severity: 'fail', why: `whether ${unknown.map((m) => m.display).join(', ')} has rows is unknown (never analyzed)`, analyze: unknown.map((m) => m.display) };

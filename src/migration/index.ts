@@ -229,8 +229,9 @@ export async function analyzeMigrations(paths: readonly string[], options: Analy
  * Judges the migration again on the server's schema: column types, constraints, indexes and
  * TimeZone from the catalogs. History files are not replayed (the server already has them);
  * a relation is new only when the migration creates it and the server does not have it.
+ * `sessionLockTimeout`: the lock_timeout the migration's sessions start with on this server.
  */
-export function judgeOnServer(analysis: MigrationAnalysis, schema: Schema, targets: readonly Target[], overlay?: Overlay): MigrationStatement[] {
+export function judgeOnServer(analysis: MigrationAnalysis, schema: Schema, targets: readonly Target[], overlay?: Overlay, sessionLockTimeout?: string): MigrationStatement[] {
   const present = (canonical: string): boolean =>
     targets.some((t) => {
       const quoted = (s: string): string => `"${s.replace(/"/g, '""')}"`;
@@ -238,7 +239,13 @@ export function judgeOnServer(analysis: MigrationAnalysis, schema: Schema, targe
     });
   return judge(
     analysis.prepared.filter((f) => !f.history),
-    { runner: analysis.runner, schema: schema.clone(), isNew: (canonical, createdByPending) => createdByPending && !present(canonical), ...((overlay ?? analysis.trace?.overlay) ? { overlay: overlay ?? analysis.trace?.overlay } : {}) },
+    {
+      runner: analysis.runner,
+      schema: schema.clone(),
+      isNew: (canonical, createdByPending) => createdByPending && !present(canonical),
+      ...((overlay ?? analysis.trace?.overlay) ? { overlay: overlay ?? analysis.trace?.overlay } : {}),
+      ...(sessionLockTimeout !== undefined ? { sessionLockTimeout } : {}),
+    },
   );
 }
 

@@ -87,6 +87,11 @@ export interface MigrationStatement {
   transaction: TransactionKind | null;
   /** A non-zero lock_timeout is in effect. */
   lockTimeoutSet: boolean;
+  /**
+   * The first write-blocking lock on an existing table in its session, covered only by the
+   * lock_timeout the session starts with (JudgeOptions.sessionLockTimeout), not by a SET in the file.
+   */
+  lockTimeoutInherited?: boolean;
   dangers: Danger[];
   /** The safe sequences of the lock-table rows it matched. */
   safe: string[];
@@ -119,6 +124,12 @@ export interface JudgeOptions {
   /** Whether a relation is new (no live traffic); default: created earlier by a pending file. */
   isNew?: (canonical: string, createdByPending: boolean) => boolean;
   overlay?: Overlay;
+  /**
+   * The lock_timeout a new session of the migration starts with, read from the server (the
+   * role's and the database's settings, or run's PGOPTIONS); undefined when unknown (offline):
+   * then only the file's SETs count.
+   */
+  sessionLockTimeout?: string;
 }
 
 /** Conflicts with RowExclusiveLock: the migration stops writes (and, for AccessExclusive, reads) while it holds it. */
@@ -235,6 +246,7 @@ export function judge(files: readonly JudgedFile[], options: JudgeOptions): Migr
     };
     if (!wholeRun || txn === null) txn = open();
     let timeoutWarned = false;
+    let inheritedNoted = false;
     for (const [index, statement] of file.statements.entries()) {
       const utc: Knowable<boolean> = (() => {
         const zone = timezone.local ?? timezone.session;
@@ -284,7 +296,9 @@ export function judge(files: readonly JudgedFile[], options: JudgeOptions): Migr
       }
       const heldEntries = current ? [...current.held.values()] : facts.relations.map((rel) => ({ rel, line: statement.line }));
       const newRelations = facts.relations.filter((r) => isNew(r.canonical)).map((r) => r.canonical);
-      const lockTimeoutSet = timeoutOn(lockTimeout.local ?? lockTimeout.session ?? null);
+      // RESET (null) goes back to what the session started with, as no SET at all does.
+      const fileTimeout = lockTimeout.local ?? lockTimeout.session ?? null;
+      const lockTimeoutSet = timeoutOn(fileTimeout ?? options.sessionLockTimeout ?? null);
       const dangers: Danger[] = [];
       const blockers = heldEntries.filter((h) => blocksWrites(h.rel.mode) && !isNew(h.rel.canonical));
       const seenWork = new Set<string>();
@@ -326,7 +340,11 @@ export function judge(files: readonly JudgedFile[], options: JudgeOptions): Migr
         dangers.push({ kind: 'unknown-statement', message: `${facts.unknown}: pgpreflight cannot judge it from the text, so the gate fails closed. Run \`pgpreflight trace --migration ${file.file}\` to see what it locks and rewrites on a throwaway server`, sizeDependent: false });
       }
       // Once per session: the first write-blocking lock on an existing table taken with no lock_timeout in effect.
-      if (!timeoutWarned && !lockTimeoutSet && facts.relations.some((r) => blocksWrites(r.mode) && !isNew(r.canonical))) {
+      const strongOnExisting = facts.relations.some((r) => blocksWrites(r.mode) && !isNew(r.canonical));
+      // Relying on the role's (or database's) setting is noted once per session, where the warning would be.
+      const lockTimeoutInherited = !inheritedNoted && strongOnExisting && lockTimeoutSet && fileTimeout === null;
+      if (lockTimeoutInherited) inheritedNoted = true;
+      if (!timeoutWarned && !lockTimeoutSet && strongOnExisting) {
         timeoutWarned = true;
         {
           const strong = facts.relations.find((r) => blocksWrites(r.mode) && !isNew(r.canonical)) as LockedRelation;
@@ -362,6 +380,7 @@ export function judge(files: readonly JudgedFile[], options: JudgeOptions): Migr
         inTransactionBlock: inTransaction && statement.nodeType !== 'TransactionStmt',
         transaction: current ? (current as Transaction).kind : null,
         lockTimeoutSet,
+        ...(lockTimeoutInherited ? { lockTimeoutInherited } : {}),
         dangers,
         safe: [...new Set(rows.flatMap((r): string[] => ('safe' in r && typeof r.safe === 'string' ? [r.safe] : [])))],
         notes: facts.notes,

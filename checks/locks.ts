@@ -3,7 +3,7 @@ import type { Finding, ServerInfo, Severity, Snapshot } from '../src/core/types.
 import { defineCheck, statusOf } from './types.js';
 import { age, byHolder, describeHolder, holdAgeSeconds, holderState, locksOnTarget, pgMonitorHint, remediationFor, sessionFields, targetQueue, type TargetLock } from './support.js';
 
-type Option = 'warn' | 'fail';
+type Option = 'warn' | 'fail' | 'writerFail';
 
 /**
  * waiter pid → the pids blocking it (0 = a prepared transaction), from pg_blocking_pids, for
@@ -64,10 +64,22 @@ function blocksConcurrentBuild(entry: TargetLock): boolean {
   return entry.lock.granted && entry.session?.backendType !== 'autovacuum worker' && conflicts(entry.lock.mode, 'ShareLock');
 }
 
-function holderSeverity(entry: TargetLock, limits: Record<Option, number | null>, concurrently: boolean, server: ServerInfo): { severity: Severity; note?: string } {
+interface Judgement {
+  severity: Severity;
+  note?: string;
+  /** A young writer CREATE INDEX CONCURRENTLY merely waits out: no fix to end it. */
+  young?: boolean;
+}
+
+function holderSeverity(entry: TargetLock, limits: Record<Option, number | null>, concurrently: boolean, server: ServerInfo): Judgement {
   if (!entry.conflicting) return { severity: 'info' };
-  if (concurrently && blocksConcurrentBuild(entry)) {
-    return { severity: 'fail', note: 'an open transaction that wrote to the table: CREATE INDEX CONCURRENTLY waits for it to end, however young' };
+  // A writer that conflicts only with CREATE INDEX CONCURRENTLY's wait, not with the lock
+  // the migration requests (ShareUpdateExclusiveLock queues nothing behind it).
+  const waitedForByBuild = concurrently && blocksConcurrentBuild(entry);
+  const writer = waitedForByBuild && !conflicts(entry.lock.mode, entry.target.lockMode);
+  // A prepared transaction never ends by itself: the build would wait for it, however young.
+  if (waitedForByBuild && entry.prepared) {
+    return { severity: 'fail', note: 'a prepared transaction that wrote to the table: CREATE INDEX CONCURRENTLY waits for it to end, and it never ends by itself' };
   }
   const s = entry.session;
   if (holderState(s, server) === 'hidden') return { severity: 'error', note: pgMonitorHint(server.currentUser) };
@@ -85,6 +97,14 @@ function holderSeverity(entry: TargetLock, limits: Record<Option, number | null>
       : { severity: 'warn', note: 'a prepared transaction not found in pg_prepared_xacts (it may just have finished)' };
   }
   const ms = seconds * 1000;
+  if (writer) {
+    // CIC waits for a writer's transaction to end: a young one (an OLTP transaction of a few
+    // milliseconds) costs it nothing, an old one (idle in transaction, a long batch) keeps it
+    // waiting, holding ShareUpdateExclusiveLock against autovacuum and other DDL, as long as it lives.
+    return limits.writerFail !== null && ms >= limits.writerFail
+      ? { severity: 'fail', note: 'an open transaction that wrote to the table: CREATE INDEX CONCURRENTLY waits for it to end' }
+      : { severity: 'info', note: 'a young transaction that wrote to the table: CREATE INDEX CONCURRENTLY waits for it to end, which should be soon', young: true };
+  }
   if (limits.fail !== null && ms >= limits.fail) return { severity: 'fail' };
   if (limits.warn !== null && ms >= limits.warn) return { severity: 'warn' };
   return { severity: 'info' };
@@ -98,6 +118,7 @@ export default defineCheck<Option>({
   options: {
     warn: { kind: 'duration', atMost: 'fail', default: '1s', flag: 'lock-warn', description: 'warn when a conflicting lock on the table is held by a transaction this old' },
     fail: { kind: 'duration', default: '5s', flag: 'lock-fail', description: 'fail when a conflicting lock on the table is held by a transaction this old' },
+    writerFail: { kind: 'duration', default: '5s', flag: 'lock-writer-fail', description: 'with --concurrently: fail when a transaction that wrote to the table, which CREATE INDEX CONCURRENTLY waits for, has been open this long (younger writers pass)' },
   },
   evaluate(snapshot, { optionsFor, concurrently }) {
     const graph = blockingGraph(snapshot);
@@ -129,7 +150,7 @@ export default defineCheck<Option>({
           kind: 'lock-holder', severity, target: target.qualifiedName,
           message: `${describeHolder(entry)} holds ${entry.lock.mode} on ${entry.relation.name}${conflicts(entry.lock.mode, target.lockMode) ? ` (conflicts with ${target.lockMode})` : ''}, transaction open ${age(seconds)}${blocked > 0 ? `, ${blocked} waiting behind it` : ''}${note ? `: ${note}` : ''}`,
           ...sessionFields(entry.session, entry.lock.pid), ageSeconds: seconds, lockMode: entry.lock.mode, granted: true, relation: entry.relation.name,
-          remediation: entry.conflicting ? remediationFor(entry.session, entry.prepared) : undefined,
+          remediation: entry.conflicting && !(judged.young && severity === 'info') ? remediationFor(entry.session, entry.prepared) : undefined,
           details: { conflicting: entry.conflicting, waitingBehind: blocked, ...(entry.prepared ? { gid: entry.prepared.gid } : {}) },
         });
       }

@@ -66,7 +66,7 @@ describe('finding the file', () => {
 
 describe('an invalid file exits 2 naming the file, the key and what is allowed', () => {
   const cases: [string, string, RegExp][] = [
-    ['unknown-key.json', JSON.stringify({ thresholds: { locks: { fial: '2s' } } }), /bad-unknown-key\.json: thresholds\.locks: unknown key "fial": allowed keys are warn, fail$/m],
+    ['unknown-key.json', JSON.stringify({ thresholds: { locks: { fial: '2s' } } }), /bad-unknown-key\.json: thresholds\.locks: unknown key "fial": allowed keys are warn, fail, writerFail$/m],
     ['unknown-check.json', JSON.stringify({ skip: ['lokcs'] }), /bad-unknown-check\.json: skip\[0\]: must be a check id: .*locks/m],
     ['bad-value.yaml', 'thresholds:\n  table-size:\n    sizeWarn: huge\n', /bad-bad-value\.yaml: thresholds\.table-size\.sizeWarn must be a size such as 512kB, 100MB or 1GiB, got "huge"$/m],
     ['bad-format.yaml', 'format: xml\n', /bad-bad-format\.yaml: format: must be one of table, json, github, markdown, junit$/m],

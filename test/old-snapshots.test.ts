@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { Report } from '../src/core/types.js';
-import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster, reportFrom } from './helpers.js';
+import { checkOf, findingsOf, gate, runCli, sleep, taggedSession, useCluster, reportFrom, waitFor } from './helpers.js';
 
 // --concurrently semantics, staged as in ../shared/postgres-facts.md ("What CREATE INDEX
 // CONCURRENTLY waits for"), and checked against a real CREATE INDEX CONCURRENTLY.
@@ -84,18 +84,55 @@ describe('old-snapshots and --concurrently', () => {
     expect(await realConcurrentBuild()).toBe('done');
   });
 
-  it('--concurrently makes an open writer of the table fail locks, however young; a plain ShareUpdateExclusiveLock gate passes it', async () => {
+  it('--concurrently on the built CLI: a young open writer of the table passes locks, with no fix to end it (a pgbench transaction)', async () => {
+    const { client, pid } = await tagged('snap-young-writer');
+    await client.query('BEGIN; UPDATE orders SET total = total + 1 WHERE id = 1');
+    // 1h: its transaction cannot reach the threshold while the test runs.
+    const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--concurrently', '--only', 'locks,old-snapshots', '--lock-writer-fail', '1h', '--format', 'json']);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    const report = reportFrom(result.stdout);
+    expect(checkOf(report, 'locks').status).toBe('pass');
+    const finding = findingsOf(report, 'locks', 'lock-holder').find((f) => f.application === 'snap-young-writer');
+    expect(finding).toMatchObject({ severity: 'info', pid, lockMode: 'RowExclusiveLock', granted: true, details: { conflicting: true, waitingBehind: 0 } });
+    expect(finding?.remediation).toBeUndefined();
+    // An idle writer holds no snapshot: old-snapshots has nothing to say about it.
+    expect(findingsOf(report, 'old-snapshots').filter((f) => f.application === 'snap-young-writer')).toEqual([]);
+  });
+
+  it('--concurrently on the built CLI: an open writer of the table past --lock-writer-fail fails locks with its pid and a terminate fix; a plain ShareUpdateExclusiveLock gate passes it', async () => {
     const { client, pid } = await tagged('snap-writer');
     await client.query('BEGIN; UPDATE orders SET total = total + 1 WHERE id = 1');
-    const plain = await gate(cluster(), { only: ['locks'], lockMode: 'ShareUpdateExclusiveLock' });
+    const plain = await gate(cluster(), { only: ['locks'], lockMode: 'ShareUpdateExclusiveLock', flags: { 'lock-writer-fail': '200ms' } });
     expect(checkOf(plain, 'locks').status).toBe('pass');
-    const report = await gate(cluster(), { only: ['locks', 'old-snapshots'], ...concurrently });
+    await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND now() - xact_start > interval '300ms'", [pid]);
+    const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--concurrently', '--only', 'locks,old-snapshots', '--lock-writer-fail', '200ms', '--format', 'json']);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 1, stderr: '' });
+    const report = reportFrom(result.stdout);
     expect(checkOf(report, 'locks').status).toBe('fail');
     const finding = findingsOf(report, 'locks', 'lock-holder').find((f) => f.application === 'snap-writer');
     expect(finding).toMatchObject({ severity: 'fail', pid, lockMode: 'RowExclusiveLock', granted: true, details: { conflicting: true } });
-    // An idle writer holds no snapshot: old-snapshots has nothing to say about it.
+    expect(finding?.ageSeconds).toBeGreaterThanOrEqual(0.2);
+    expect(finding?.remediation?.sql).toBe(`SELECT pg_terminate_backend(${pid});`);
     expect(findingsOf(report, 'old-snapshots').filter((f) => f.application === 'snap-writer')).toEqual([]);
     expect(await realConcurrentBuild()).toBe('waited');
+  });
+
+  it('--concurrently on the built CLI: a prepared transaction that wrote to the table fails locks and prepared-transactions, however young (it never ends by itself)', async () => {
+    const { client } = await tagged('snap-prepared');
+    await client.query("BEGIN; UPDATE orders SET total = total + 1 WHERE id = 2; PREPARE TRANSACTION 'snap-prepared-writer'");
+    try {
+      const result = await runCli(['check', '--url', cluster().url(), '--table', 'orders', '--concurrently', '--only', 'locks,prepared-transactions', '--lock-writer-fail', '1h', '--format', 'json']);
+      expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 1, stderr: '' });
+      const report = reportFrom(result.stdout);
+      expect(checkOf(report, 'locks').status).toBe('fail');
+      const finding = findingsOf(report, 'locks', 'lock-holder').find((f) => f.details?.gid === 'snap-prepared-writer');
+      expect(finding).toMatchObject({ severity: 'fail', pid: null, lockMode: 'RowExclusiveLock', details: { conflicting: true } });
+      expect(finding?.remediation?.sql).toContain("ROLLBACK PREPARED 'snap-prepared-writer'");
+      expect(checkOf(report, 'prepared-transactions').status).toBe('fail');
+      expect(findingsOf(report, 'prepared-transactions', 'prepared-transaction-lock')[0]).toMatchObject({ severity: 'fail', lockMode: 'RowExclusiveLock', details: { gid: 'snap-prepared-writer' } });
+    } finally {
+      await cluster().sql("ROLLBACK PREPARED 'snap-prepared-writer'");
+    }
   });
 
   it('check --concurrently on the built CLI: ShareUpdateExclusiveLock, and exit 1 on an old snapshot', async () => {

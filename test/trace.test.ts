@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { analyzeMigrations } from '../src/migration/index.js';
-import type { TracedStatement, TraceResult } from '../src/trace/index.js';
+import { historyPaths, type TracedStatement, type TraceResult } from '../src/trace/index.js';
 import { expectOneLineFailure, runCli, useCluster } from './helpers.js';
 
 const cluster = useCluster();
@@ -146,6 +146,44 @@ describe('pgpreflight trace (built CLI)', () => {
     const run = await runCli(['trace', '--migration', pending, '--history', bad], env(), { timeoutMs: 120_000 });
     const line = expectOneLineFailure(run, /history .*000_bad_history\.sql:2: relation "nowhere" does not exist/);
     expect(line).toContain('--history');
+  });
+
+  it('picks and orders the history as check --migration <dir> does: Flyway V1 < V2 < V10, repeatables last, undo and down files never', async () => {
+    // Plain name order would apply V10 (later than the pending V2), R__ and U2__ before V1.
+    file('flyway/V1__create.sql', 'CREATE TABLE t (id int PRIMARY KEY, c varchar(10));\n');
+    const pending = file('flyway/V2__widen.sql', 'ALTER TABLE t ALTER COLUMN c TYPE varchar(20);\n');
+    file('flyway/V10__add.sql', 'ALTER TABLE t ADD COLUMN later int;\n');
+    file('flyway/R__view.sql', 'CREATE VIEW v AS SELECT later FROM t;\n');
+    file('flyway/U2__undo.sql', 'DROP TABLE t;\n');
+    // golang-migrate without zero padding, given as --history: 1 < 2 < 10, the .down.sql files never.
+    file('gm/1_create.up.sql', 'CREATE TABLE g (id int PRIMARY KEY);\n');
+    file('gm/1_create.down.sql', 'DROP TABLE g;\n');
+    file('gm/2_add.up.sql', 'ALTER TABLE g ADD COLUMN n int;\n');
+    file('gm/2_add.down.sql', 'ALTER TABLE g DROP COLUMN n;\n');
+    file('gm/10_more.down.sql', 'ALTER TABLE g DROP COLUMN m;\n');
+    const gm = file('gm/10_more.up.sql', 'ALTER TABLE g ADD COLUMN m int;\nALTER TABLE g ALTER COLUMN n TYPE bigint;\n');
+    // Two throwaway servers at once: the test costs one start, not two.
+    const [{ code, result }, golang] = await Promise.all([trace(['--migration', pending]), trace(['--migration', gm, '--history', join(dir, 'gm')])]);
+    expect(code).toBe(0);
+    expect(result.history.files).toEqual([join(dir, 'flyway', 'V1__create.sql')]);
+    expect(result.summary).toMatchObject({ statements: 1, traced: 1, errors: 0 });
+
+    expect(golang.code).toBe(0);
+    expect(golang.result.history.files).toEqual([join(dir, 'gm', '1_create.up.sql'), join(dir, 'gm', '2_add.up.sql')]);
+    expect(golang.result.summary).toMatchObject({ statements: 2, traced: 2, errors: 0 });
+    expect(rewrote(at(golang.result, 2))).toEqual(['g']);
+  });
+
+  it('the default history of a Prisma or diesel migration is the migration directories before it, never down.sql', async () => {
+    file('prisma/20240101000000_init/migration.sql', 'CREATE TABLE p (id int);\n');
+    file('prisma/20240301000000_later/migration.sql', 'ALTER TABLE p ADD COLUMN later int;\n');
+    const prisma = file('prisma/20240201000000_add/migration.sql', 'ALTER TABLE p ADD COLUMN x int;\n');
+    expect(await historyPaths([prisma], undefined)).toEqual([join(dir, 'prisma', '20240101000000_init', 'migration.sql')]);
+    file('diesel/2024-01-01-000000_init/up.sql', 'CREATE TABLE d (id int);\n');
+    file('diesel/2024-01-01-000000_init/down.sql', 'DROP TABLE d;\n');
+    const diesel = file('diesel/2024-02-01-000000_add/up.sql', 'ALTER TABLE d ADD COLUMN x int;\n');
+    expect(await historyPaths([diesel], undefined)).toEqual([join(dir, 'diesel', '2024-01-01-000000_init', 'up.sql')]);
+    expect(await historyPaths([diesel], [join(dir, 'diesel')])).toEqual([join(dir, 'diesel', '2024-01-01-000000_init', 'up.sql')]);
   });
 
   it('refuses --url without --shadow, and --shadow or --history misused, before connecting', async () => {

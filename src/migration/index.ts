@@ -204,7 +204,11 @@ export async function readMigrationSources(paths: readonly string[], stdin?: Nod
 export async function migrationSourcesOf(paths: readonly string[], options: AnalyzeOptions = {}): Promise<{ pending: MigrationSource[]; history: MigrationSource[] }> {
   const input = await readMigrationInput(paths, options);
   const source = (f: MigrationFile): MigrationSource => ({ file: f.file, text: f.text });
-  return { pending: input.files.filter((f) => !f.history).map(source), history: input.files.filter((f) => f.history).map(source) };
+  // The history is what ran before the first pending file (input order is the layout's order):
+  // with --since, an unchanged V10 after a changed V2 has not run when V2 does.
+  const firstPending = input.files.findIndex((f) => !f.history);
+  const before = firstPending === -1 ? input.files : input.files.slice(0, firstPending);
+  return { pending: input.files.filter((f) => !f.history).map(source), history: before.filter((f) => f.history).map(source) };
 }
 
 /**

@@ -8,7 +8,7 @@
 // history: read for the schema they leave behind, not judged.
 import { execFile } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { PreflightError } from '../core/errors.js';
 
@@ -77,8 +77,8 @@ export function orderMigrationPaths(paths: readonly string[]): string[] {
   });
 }
 
-/** The migration files under a directory, in the order they run, and what was left out. */
-export async function listMigrationDirectory(dir: string): Promise<{ files: string[]; ignored: string[] }> {
+/** The migration files under a directory (subdirectories to `maxDepth` levels), in the order they run, and what was left out. */
+export async function listMigrationDirectory(dir: string, maxDepth = 4): Promise<{ files: string[]; ignored: string[] }> {
   const files: string[] = [];
   const ignored: string[] = [];
   const walk = async (current: string, depth: number): Promise<void> => {
@@ -87,7 +87,7 @@ export async function listMigrationDirectory(dir: string): Promise<{ files: stri
       if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
       const path = join(current, entry.name);
       if (entry.isDirectory()) {
-        if (depth < 4 && !/^(down|revert|undo|rollback|verify|seeds?)$/i.test(entry.name)) await walk(path, depth + 1);
+        if (depth < maxDepth && !/^(down|revert|undo|rollback|verify|seeds?)$/i.test(entry.name)) await walk(path, depth + 1);
         continue;
       }
       if (!isSql(entry.name)) continue;
@@ -104,6 +104,31 @@ export async function listMigrationDirectory(dir: string): Promise<{ files: stri
     return false;
   });
   return { files: orderMigrationPaths(chosen).map((f) => join(dir, f)), ignored };
+}
+
+/**
+ * The directory whose migrations a file sits among: Prisma's `<ts>_x/migration.sql` and
+ * diesel's `<ts>_x/up.sql` are one directory per migration, so their siblings are the parent's
+ * other migration directories; any other file's are the files beside it.
+ */
+export function layoutDirectoryOf(file: string): string {
+  return /^(migration|up)\.sql$/i.test(basename(file)) ? dirname(dirname(file)) : dirname(file);
+}
+
+/**
+ * The migrations under `dir` (subdirectories to `maxDepth` levels) that run before the first
+ * of `pending` (files) in the order listMigrationDirectory gives, i.e. what is already applied when the pending ones run; all of
+ * them when no pending file is under `dir`. Down/undo scripts never, repeatables (run last)
+ * only before a pending repeatable.
+ */
+export async function migrationsBefore(dir: string, pending: readonly string[], maxDepth?: number): Promise<string[]> {
+  const { files } = await listMigrationDirectory(dir, maxDepth);
+  const root = resolve(dir);
+  const inside = new Set(pending.map((p) => resolve(p)).filter((p) => p.startsWith(root + sep)).map((p) => relative(root, p)));
+  if (inside.size === 0) return files;
+  // A pending file the listing leaves out (an odd name) still takes its place in the order.
+  const ordered = orderMigrationPaths([...new Set([...files.map((f) => relative(root, resolve(f))), ...inside])]);
+  return ordered.slice(0, ordered.findIndex((p) => inside.has(p))).map((p) => join(dir, p));
 }
 
 async function readStdin(stdin: NodeJS.ReadableStream | undefined): Promise<string> {

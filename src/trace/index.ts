@@ -1,11 +1,12 @@
 // `pgpreflight trace`: runs the pending migration on a throwaway server (after its history)
 // or on a marked shadow database, and reports what each statement really locked, rewrote and
 // scanned. See docs/trace.md.
-import { readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { relative, resolve, sep } from 'node:path';
 import type { ConnectionSpec } from '../core/connection.js';
 import { PreflightError } from '../core/errors.js';
 import { analyzeSources, migrationSourcesOf, readMigrationSources, withTrace, type AnalyzeOptions, type MigrationAnalysis, type MigrationSource } from '../migration/index.js';
+import { layoutDirectoryOf, listMigrationDirectory, migrationsBefore } from '../migration/input.js';
 import { applyHistory, Tracer, type TraceOptions } from './engine.js';
 import { traceCoverage, traceOverlay } from './overlay.js';
 import { traceSteps } from './statements.js';
@@ -26,39 +27,46 @@ export interface TraceRequest {
   options: Omit<TraceOptions, 'mode'>;
 }
 
-const DOWN_MIGRATION = /(^|[._-])down\.sql$/i;
-
-async function sqlFilesOf(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((n) => n.endsWith('.sql')).sort().map((n) => join(dir, n));
+/** The pending files a --migration argument means (a directory: its migrations), for leaving them out of the history. */
+async function pendingFilesOf(pendingPaths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const path of pendingPaths) {
+    if (path === '-') continue;
+    if ((await stat(path).catch(() => null))?.isDirectory() === true) out.push(...(await listMigrationDirectory(path)).files);
+    else out.push(path);
+  }
+  return out;
 }
 
 /**
- * The history files, in order. Given (--history): each directory's .sql files (only those
- * that sort before the first pending file it holds), and each file; never a pending file.
- * Not given: the .sql files beside the first pending file that sort before it, except down
- * migrations. Empty when `history` is false (--no-history).
+ * The history files, in order. Given (--history): each directory's migrations that run before
+ * the first pending file it holds (all of them when it holds none), and each file; never a
+ * pending file. Not given: the migrations of the first pending file's layout directory that run
+ * before it. Both pick and order the files as `check --migration <dir>` does (migrationsBefore):
+ * V2 before V10, Flyway's repeatables last and undo files, .down.sql and down.sql never.
+ * Empty when `history` is false (--no-history).
  */
 export async function historyPaths(pendingPaths: readonly string[], history: readonly string[] | false | undefined): Promise<string[]> {
   if (history === false) return [];
-  const pending = new Set(pendingPaths.filter((p) => p !== '-').map((p) => resolve(p)));
+  const pendingFiles = await pendingFilesOf(pendingPaths);
+  const pending = new Set(pendingFiles.map((p) => resolve(p)));
   const out: string[] = [];
   const add = (path: string): void => {
     if (!pending.has(resolve(path)) && !out.some((p) => resolve(p) === resolve(path))) out.push(path);
   };
-  const beforePending = (files: string[]): string[] => {
-    const first = files.findIndex((f) => pending.has(resolve(f)));
-    return first === -1 ? files : files.slice(0, first);
-  };
   if (history === undefined) {
     const first = pendingPaths[0];
     if (first === undefined || first === '-' || (await stat(first).catch(() => null))?.isFile() !== true) return [];
-    for (const file of beforePending(await sqlFilesOf(dirname(first)))) if (!DOWN_MIGRATION.test(basename(file))) add(file);
+    // Only as deep as the pending file itself: the files beside a flat one, the sibling
+    // directories of a Prisma/diesel one; not every .sql file somewhere under its directory.
+    const dir = layoutDirectoryOf(first);
+    (await migrationsBefore(dir, pendingFiles, relative(dir, first).split(sep).length - 1)).forEach(add);
     return out;
   }
   for (const path of history) {
     const info = await stat(path).catch(() => null);
     if (!info) throw new PreflightError(`--history ${path}: no such file or directory; pass the migration files (or their directory) that come before the pending ones`);
-    if (info.isDirectory()) beforePending(await sqlFilesOf(path)).forEach(add);
+    if (info.isDirectory()) (await migrationsBefore(path, pendingFiles)).forEach(add);
     else add(path);
   }
   return out;
@@ -158,7 +166,7 @@ export async function traceFiles(
 
 /**
  * `check --trace`: the check's migration run on a throwaway server, after its history (--since
- * and --history, else the files beside the first pending file that sort before it), and the
+ * and --history, else the migrations beside the first pending file that run before it), and the
  * analysis judged again with what each statement did. A history that does not apply is an
  * error (exit 2); a statement that fails or is not run keeps its static judgement.
  */

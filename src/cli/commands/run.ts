@@ -66,7 +66,7 @@ const run: CommandModule = {
         .option('statement-timeout', { type: 'string', default: DEFAULTS.statementTimeout, describe: 'statement_timeout for the command, through PGOPTIONS' })
         .option('max-queue-wait', { type: 'string', default: DEFAULTS.maxQueueWait, describe: 'cancel the migration\'s statement when it has waited this long for a lock' })
         .option('max-queued', { type: 'string', default: DEFAULTS.maxQueued, describe: 'cancel the migration\'s statement when more than this many queries wait behind it' })
-        .option('retries', { type: 'string', default: DEFAULTS.retries, describe: 'retries after a lock failure (lock_timeout or a guard cancel)' })
+        .option('retries', { type: 'string', default: DEFAULTS.retries, describe: 'retries after a lock failure (lock_timeout or a guard cancel), a blocked gate, or a gate that could not look for a reason that may pass (0: none)' })
         .option('retry-delay', { type: 'string', default: DEFAULTS.retryDelay, describe: 'first backoff step; doubles each retry, with jitter' })
         .option('guard-interval', { type: 'string', default: DEFAULTS.guardInterval, describe: 'how often the guard looks at the lock queue' })
         .option('require-guard', { type: 'boolean', describe: 'refuse to start (exit 2) unless the guard can cancel the migration\'s statement: superuser, pg_signal_backend, or the privileges of the role the migration connects as' })

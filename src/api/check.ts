@@ -141,7 +141,7 @@ export interface CheckOptions {
   url?: string | readonly string[];
   /** Tables the migration alters: `orders`, `billing.invoices`, `'"Orders"'`. Optional when `migration` is given. */
   tables?: readonly string[];
-  /** Migration .sql files or directories (their .sql files in name order): tables and lock modes come from PostgreSQL's parser. */
+  /** Migration .sql files or directories (their migrations in their tool's order, as check --migration <dir> reads them): tables and lock modes come from PostgreSQL's parser. */
   migration?: string | readonly string[];
   /** With `migration`: static analysis only, no server contacted. */
   offline?: boolean;

@@ -7,7 +7,7 @@ import { offlineGate, offlineReport } from '../gate/offline.js';
 import { exitCodeFor, type FailOn } from '../gate/runner.js';
 import { analyzeSources, readMigrationSources, type MigrationAnalysis } from '../migration/index.js';
 
-/** Migration files (a directory = its .sql files in name order), or SQL text. */
+/** Migration files (a directory = its migrations in their tool's order: Flyway V1 < V2 < V10, golang-migrate's .up.sql, Prisma's <ts>_name/migration.sql), or SQL text. */
 export type MigrationInput = { files: readonly string[] } | { sql: string; file?: string };
 
 export interface MigrationResult extends MigrationAnalysis {

@@ -43,7 +43,7 @@ function writeSideFile(write: () => void, what: string): string | null {
 export function gateFlags(y: Argv, { format = true }: { format?: boolean } = {}): Argv {
   const core = y
     .option('table', { type: 'string', array: true, describe: 'table the migration alters: orders, billing.invoices, \'"Orders"\' (repeatable)' })
-    .option('migration', { type: 'string', array: true, describe: 'migration SQL to gate on: its tables and lock modes come from PostgreSQL\'s parser (repeatable; a directory = its .sql files in name order; - = stdin)' })
+    .option('migration', { type: 'string', array: true, describe: 'migration SQL to gate on: its tables and lock modes come from PostgreSQL\'s parser (repeatable; a directory = its migrations in the order their tool runs them (Flyway, golang-migrate, Prisma, ...); - = stdin)' })
     .option('url', {
       type: 'string',
       array: true,

@@ -43,7 +43,7 @@ function majorFlag(value: unknown): number | undefined {
 const trace: CommandModule = {
   builder: (y) =>
     y
-      .option('migration', { type: 'string', array: true, describe: 'the pending migration: .sql files, a directory of them (name order), or - for stdin (repeatable)' })
+      .option('migration', { type: 'string', array: true, describe: 'the pending migration: .sql files, a directory of them (in the order their tool runs them, as check reads it), or - for stdin (repeatable)' })
       .option('history', { type: 'string', array: true, describe: 'files or directories applied first, for real, to build the schema (a directory: its migrations that run before the pending ones, in the order check gives it; down/undo files never) [default: the migrations beside the first pending file that run before it; --no-history for none]' })
       .option('in-transaction', { type: 'boolean', describe: 'run each pending file in one transaction, as Rails, Flyway, golang-migrate and most runners do' })
       .option('set', { type: 'string', array: true, describe: 'a setting for the traced session, as your deploy session has it: --set TimeZone=Europe/Berlin (repeatable)' })

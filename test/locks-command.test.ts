@@ -134,6 +134,21 @@ describe('pgpreflight locks', () => {
     expect(text.stdout).not.toContain('pg_cancel_backend');
   });
 
+  it('waiters running one statement with other values are one group, shown by its shape', async () => {
+    const holder = await tagged('lk-holder');
+    await holder.client.query('BEGIN; SELECT * FROM orders LIMIT 1');
+    await queued('lk-alter', 'ALTER TABLE orders ADD COLUMN IF NOT EXISTS note text');
+    const readers = [];
+    for (const id of [7, 42, 99]) readers.push(await queued('lk-reader', `SELECT total FROM orders WHERE id = ${id} AND total > -${id}`));
+    const result = await runCli(['locks', '--url', cluster().url(), '--table', 'orders', '--format', 'json']);
+    const [root] = treeOf(result.stdout).rootCauses;
+    const group = root?.waiters.find((g) => g.application === 'lk-reader');
+    expect(group).toMatchObject({ count: 3, query: 'SELECT total FROM orders WHERE id = ? AND total > ?' });
+    expect([...(group?.pids ?? [])].sort()).toEqual(readers.map((r) => r.pid).sort());
+    const text = await runCli(['locks', '--url', cluster().url(), '--table', 'orders']);
+    expect(text.stdout).toMatch(/3 × SELECT total FROM orders WHERE id = \? AND total > \?/);
+  });
+
   it('names the prepared transaction a waiter is blocked by (pg_blocking_pids says 0)', async () => {
     const preparer = await tagged('lk-preparer');
     await preparer.client.query("BEGIN; UPDATE prep_t SET v = v + 1 WHERE id = 1; PREPARE TRANSACTION 'lk-gid'");

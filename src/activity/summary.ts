@@ -2,6 +2,9 @@
 // wait class, per second for the chart, the top wait events and statements by their share
 // of active samples, and the one-line hypothesis. Pure: no I/O.
 import { classOf, formatAas, formatShare, WAIT_CLASSES, zeroByClass, type WaitClass } from './classes.js';
+import { normalizeQuery } from '../core/query-text.js';
+
+export { normalizeQuery };
 
 export interface ActiveSession {
   pid: number;
@@ -48,23 +51,6 @@ export function sampleFromRow(row: Row): ActivitySample {
       query: strOrNull(s.q),
     })),
   };
-}
-
-/**
- * A statement's text with its constants taken out, so that the same statement with other
- * values groups together when query_id is not available: comments dropped, string and
- * number literals become `?`, IN lists of them `IN (?, ...)`, whitespace collapsed.
- */
-export function normalizeQuery(query: string): string {
-  return query
-    .replace(/\/\*[\s\S]*?\*\//g, ' ')
-    .replace(/--[^\n]*/g, ' ')
-    .replace(/'(?:[^']|'')*'/g, '?')
-    .replace(/(?<![\w$.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])/gi, '?')
-    .replace(/\bIN\s*\(\s*\?(?:\s*,\s*\?)+\s*\)/gi, 'IN (?, ...)')
-    .replace(/\s+/g, ' ')
-    .replace(/[\s;]+$/, '')
-    .trim();
 }
 
 export interface Share {

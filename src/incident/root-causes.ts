@@ -5,6 +5,7 @@
 // ("40 × SELECT count(*) FROM orders (app web), oldest 14s"). Waiting sessions get no fix of
 // their own: ending a waiter frees nobody ahead of it, the root's fix ends the queue.
 import type { CheckResult, RootCause, WaiterGroup } from '../core/types.js';
+import { normalizeQuery } from '../core/query-text.js';
 import type { TreeNode } from './tree-node.js';
 
 
@@ -31,7 +32,8 @@ export function rootCausesOf(roots: readonly TreeNode[], flaggedBy: (pid: number
       if (node.pid === null || listed.has(pid) || pid === root.pid) continue;
       listed.add(pid);
       const w = node.waitingFor;
-      const group = JSON.stringify([depth, node.query, node.application, node.user, node.state, node.hidden, w?.mode ?? null, w?.lockType ?? null, w?.relation ?? null]);
+      // Alike sessions run the same statement with other values: they group by its shape.
+      const group = JSON.stringify([depth, node.query === null ? null : normalizeQuery(node.query), node.application, node.user, node.state, node.hidden, w?.mode ?? null, w?.lockType ?? null, w?.relation ?? null]);
       visits.push({ node, parent, depth, group });
       parentGroup.set(pid, group);
       for (const child of node.blocks) queue.push({ node: child, parent: node, depth: depth + 1 });
@@ -43,6 +45,8 @@ export function rootCausesOf(roots: readonly TreeNode[], flaggedBy: (pid: number
       const waited = w?.waitSeconds ?? null;
       if (known) {
         known.count += 1;
+        // Same shape, other values: the group shows the shape.
+        if (known.query !== node.query && node.query !== null) known.query = normalizeQuery(node.query);
         known.pids.push(idOf(node));
         if (!known.behind.includes(idOf(parent))) known.behind.push(idOf(parent));
         if (waited !== null && (known.oldestWaitSeconds === null || waited > known.oldestWaitSeconds)) known.oldestWaitSeconds = waited;

@@ -12,7 +12,7 @@ import { analyzeMigrations, mergeTableRequests } from '../src/migration/index.js
 import { resolveCheckOptions } from '../src/gate/check-options.js';
 import { runOnce } from '../src/gate/runner.js';
 import type { Report } from '../src/core/types.js';
-import { checkOf, findingsOf, session, sleep, useCluster } from './helpers.js';
+import { checkOf, findingsOf, session, sleep, useCluster, waitFor } from './helpers.js';
 
 const cluster = useCluster();
 const dir = mkdtempSync(join(tmpdir(), 'pgpreflight-migration-'));
@@ -102,9 +102,14 @@ describe('check --migration with real holders', () => {
     expect(checkOf(report, 'migration-risk').status).toBe('pass');
   });
 
-  it('a writer with an open transaction blocks CREATE INDEX CONCURRENTLY', async () => {
+  it('a writer whose transaction stays open blocks CREATE INDEX CONCURRENTLY (a young one does not)', async () => {
     const pid = await tagged('mig-cic-writer', 'BEGIN; UPDATE orders SET total = total WHERE id = 1');
-    const report = await gateMigration(migrationFile('cic.sql', CIC), { only: ['locks'] });
+    // Young, under a threshold it cannot reach during the test: CIC waits for it only briefly.
+    const young = await gateMigration(migrationFile('cic.sql', CIC), { only: ['locks'], flags: { 'lock-writer-fail': '1h' } });
+    expect(checkOf(young, 'locks').status).toBe('pass');
+    // Past --lock-writer-fail: CIC would wait for it as long as it stays open.
+    await waitFor(cluster(), "SELECT 1 FROM pg_stat_activity WHERE application_name = 'mig-cic-writer' AND now() - xact_start > interval '300 milliseconds'");
+    const report = await gateMigration(migrationFile('cic.sql', CIC), { only: ['locks'], flags: { 'lock-writer-fail': '200ms' } });
     expect(checkOf(report, 'locks').status).toBe('fail');
     expect(holderOf(report, 'mig-cic-writer')).toMatchObject({ pid, severity: 'fail', lockMode: 'RowExclusiveLock' });
   });

@@ -14,7 +14,7 @@ import { connect, type ConnectionSpec } from '../../core/connection.js';
 import { describeConnectionError, PreflightError, redact } from '../../core/errors.js';
 import { formatDuration } from '../../core/units.js';
 import { APPLICATION_NAME } from '../../gate/runner.js';
-import { connectionFlags, parsePositiveDuration, useColor } from './shared.js';
+import { connectionFlags, parsePositiveDuration, stopSignal, useColor } from './shared.js';
 import type { Args, CommandModule, Io } from './types.js';
 
 const FORMATS = ['table', 'json', 'markdown'] as const;
@@ -34,16 +34,6 @@ interface Options {
 }
 
 type Terminal = Io['stdout'] & { rows?: number; on?: (event: 'resize', listener: () => void) => unknown; off?: (event: 'resize', listener: () => void) => unknown };
-
-/** Resolves on Ctrl-C or SIGTERM, so a window or --watch ends cleanly with what it has. */
-function stopSignal(): { stopped: Promise<void>; dispose: () => void } {
-  let resolveStop: () => void = () => undefined;
-  const stopped = new Promise<void>((r) => (resolveStop = r));
-  const onSignal = (): void => resolveStop();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return { stopped, dispose: () => (process.off('SIGINT', onSignal), process.off('SIGTERM', onSignal)) };
-}
 
 /** --cpus, else PGPREFLIGHT_CPUS, else the config file's thresholds.load.cpus (the load check reads the same). */
 async function cpusOf(args: Args, io: Io): Promise<{ cpus: number | null; source: string }> {

@@ -13,7 +13,7 @@ import { APPLICATION_NAME } from '../../gate/runner.js';
 import type { TableRequest } from '../../gate/snapshot.js';
 import { selectTerminations, TERMINATE_MODES, terminateRootBlockers, type TerminateMode } from '../../incident/terminate.js';
 import { parseCount } from '../../core/units.js';
-import { connectionFlags, listOf, parsePositiveDuration, parseTables, terminalWidth, useColor } from './shared.js';
+import { connectionFlags, listOf, parsePositiveDuration, parseTables, stopSignal, terminalWidth, useColor } from './shared.js';
 import type { Args, CommandModule, Io } from './types.js';
 
 const FORMATS = ['table', 'json'] as const;
@@ -22,16 +22,6 @@ type Format = (typeof FORMATS)[number];
 const DEFAULT_WATCH_INTERVAL = '2s';
 /** Samples kept for the sparkline. */
 const HISTORY = 60;
-
-/** Resolves on Ctrl-C or SIGTERM, so --watch ends cleanly. */
-function stopSignal(): { stopped: Promise<void>; dispose: () => void } {
-  let resolveStop: () => void = () => undefined;
-  const stopped = new Promise<void>((r) => (resolveStop = r));
-  const onSignal = (): void => resolveStop();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return { stopped, dispose: () => (process.off('SIGINT', onSignal), process.off('SIGTERM', onSignal)) };
-}
 
 /** The terminal's size for the live screen; null when stdout is not a terminal that reports one. */
 function screenSize(io: Io): ScreenSize | null {

@@ -111,3 +111,13 @@ export async function withSpinner<T>(io: Io, enabled: boolean, text: string, wor
     spinner.stop();
   }
 }
+
+/** Resolves on Ctrl-C or SIGTERM, so a window or --watch ends cleanly with what it has. */
+export function stopSignal(): { stopped: Promise<void>; dispose: () => void } {
+  let resolveStop: () => void = () => undefined;
+  const stopped = new Promise<void>((r) => (resolveStop = r));
+  const onSignal = (): void => resolveStop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { stopped, dispose: () => (process.off('SIGINT', onSignal), process.off('SIGTERM', onSignal)) };
+}

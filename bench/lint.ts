@@ -16,7 +16,7 @@ import { projectRoot, startCluster, type Cluster } from '../src/clusters/cluster
 import { formatCount } from '../src/core/units.js';
 import { analyzeSources, type MigrationStatement } from '../src/migration/index.js';
 import type { Report } from '../src/core/types.js';
-import { comparePeers, peerTotals, SQUAWK_LOCK_RULES } from './peers.js';
+import { comparePeers, peerTotals, run, SQUAWK_LOCK_RULES } from './peers.js';
 
 // squawk's rules about locks, rewrites and scans: one list, kept with the peers' corpus.
 export { SQUAWK_LOCK_RULES };
@@ -44,18 +44,6 @@ interface SquawkViolation {
 const CORPUS = join(projectRoot, 'test', 'corpus');
 const SQUAWK = join(projectRoot, 'node_modules', '.bin', 'squawk');
 const CLI = join(projectRoot, 'bin', 'pgpreflight.js');
-
-function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function squawk(paths: string[]): Promise<SquawkViolation[]> {
   const { code, stdout, stderr } = await run(SQUAWK, ['--reporter', 'json', ...paths]);

@@ -96,7 +96,8 @@ export function loadPeerCases(root = PEERS): PeerCase[] {
   return cases;
 }
 
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** A child process's exit code and output (squawk, the CLI), for both corpora of bench:lint. */
+export function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...env } });
     let stdout = '';
